@@ -1,0 +1,165 @@
+//! Banyan's configuration model: the types an operator writes, YAML parsing that reports every
+//! error with its path, line and column, and the semantic checks that need no I/O.
+//!
+//! This crate must never depend on tokio, hyper or anything that does I/O: it is shared by the
+//! gateway, the CLI and (later) the control plane, which must all agree on what is valid.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod diag;
+pub mod net;
+pub mod node;
+pub mod units;
+pub mod validate;
+
+use std::collections::HashMap;
+
+pub use config::*;
+pub use diag::{Diagnostic, Diagnostics, Position};
+pub use node::Node;
+pub use units::{ByteSize, Duration};
+
+/// A parsed document: the located tree, and which list items were left out of the typed config
+/// because they failed to parse. Turns paths into typed lists (`routes[2]`) into positions in
+/// the file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    root: Node,
+    /// For each list (`routes`), the document index of each typed item.
+    kept: HashMap<String, Vec<usize>>,
+}
+
+impl Document {
+    /// A document with no source (a config built in code): positions are unknown.
+    pub fn empty() -> Self {
+        Self {
+            root: Node {
+                kind: node::NodeKind::Null,
+                line: 0,
+                column: 0,
+            },
+            kept: HashMap::new(),
+        }
+    }
+
+    /// Turns a diagnostic whose path indexes the typed config into one that points into the file.
+    pub fn resolve(&self, mut d: Diagnostic) -> Diagnostic {
+        if d.position.line > 0 {
+            return d;
+        }
+        let path = self.doc_path(&d.position.path);
+        d.position = self.root.locate(&path);
+        d
+    }
+
+    fn doc_path(&self, path: &str) -> String {
+        let Some(open) = path.find('[') else {
+            return path.to_string();
+        };
+        let section = &path[..open];
+        let Some(kept) = self.kept.get(section) else {
+            return path.to_string();
+        };
+        let Some(close) = path[open..].find(']').map(|c| c + open) else {
+            return path.to_string();
+        };
+        match path[open + 1..close].parse::<usize>().ok().and_then(|i| kept.get(i)) {
+            Some(doc_i) => format!("{section}[{doc_i}]{}", &path[close + 1..]),
+            None => path.to_string(),
+        }
+    }
+}
+
+/// Parses YAML into a [`Config`] and runs the model's checks. On success returns the config and
+/// its document (for locating errors found later, e.g. by the router). On failure returns every
+/// error found, in file order.
+pub fn parse(src: &str) -> Result<(Config, Document), Diagnostics> {
+    let root = Node::parse(src).map_err(Diagnostics::from)?;
+    let parsed = node::from_node::<Config>(&root);
+    let mut doc = Document {
+        root,
+        kept: HashMap::new(),
+    };
+    let mut errors = Diagnostics(parsed.errors);
+    let Some(config) = parsed.value else {
+        errors.sort();
+        return Err(errors);
+    };
+    for (section, len) in [
+        ("listeners", config.listeners.len()),
+        ("services", config.services.len()),
+        ("routes", config.routes.len()),
+    ] {
+        let failed: Vec<usize> = parsed
+            .failed_items
+            .iter()
+            .filter_map(|p| p.strip_prefix(section)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+            .collect();
+        let kept = (0..).filter(|i| !failed.contains(i)).take(len).collect();
+        doc.kept.insert(section.to_string(), kept);
+    }
+    for d in validate::validate(&config) {
+        errors.push(doc.resolve(d));
+    }
+    if errors.is_empty() {
+        Ok((config, doc))
+    } else {
+        errors.sort();
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semantic_errors_point_at_the_document_item_even_after_a_broken_one() {
+        let src = "\
+services:
+  - name: a
+    endpoints: [{url: 'http://127.0.0.1:1'}]
+routes:
+  - name: broken
+    match: {path: /x}
+    service: 12
+    timeout: nope
+  - name: good
+    match: {path: /y}
+    service: missing
+";
+        let errs = parse(src).unwrap_err();
+        let text = errs.to_string();
+        assert!(text.contains("routes[1].service (line 11, column 14): no service is named `missing`"), "{text}");
+        assert!(text.contains("routes[0].timeout (line 8"), "{text}");
+    }
+
+    #[test]
+    fn unknown_fields_everywhere_are_all_reported() {
+        let src = "\
+listenrs: []
+server: {idle_timout: 5s}
+routes:
+  - name: r
+    match: {path: /x, hots: a.example.com}
+    service: s
+    servce: s
+";
+        let errs = parse(src).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|d| d.position.path.clone()).collect();
+        for p in ["listenrs", "server.idle_timout", "routes[0].match.hots", "routes[0].servce"] {
+            assert!(paths.contains(&p.to_string()), "{p} missing from {errs}");
+        }
+        assert!(errs.to_string().contains("did you mean `listeners`?"), "{errs}");
+    }
+
+    #[test]
+    fn a_valid_config_parses_with_defaults() {
+        let (c, _) = parse(
+            "listeners: [{name: public, address: '127.0.0.1:8080'}]\nservices: [{name: s, endpoints: [{url: 'http://127.0.0.1:1'}]}]\nroutes: [{name: r, match: {path: '/{*rest}'}, service: s}]\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.max_headers, 100);
+        assert_eq!(c.services[0].endpoints[0].weight, 1);
+    }
+}
