@@ -46,9 +46,17 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.position;
-        let path = if p.path.is_empty() { "<document>" } else { &p.path };
+        let path = if p.path.is_empty() {
+            "<document>"
+        } else {
+            &p.path
+        };
         if p.line > 0 {
-            write!(f, "{path} (line {}, column {}): {}", p.line, p.column, self.message)?;
+            write!(
+                f,
+                "{path} (line {}, column {}): {}",
+                p.line, p.column, self.message
+            )?;
         } else {
             write!(f, "{path}: {}", self.message)?;
         }
@@ -108,7 +116,10 @@ impl From<Diagnostic> for Diagnostics {
 }
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -131,7 +142,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -147,7 +160,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("sevice", ["service", "routes"]), Some("service"));
+        assert_eq!(
+            did_you_mean("sevice", ["service", "routes"]),
+            Some("service")
+        );
         assert_eq!(did_you_mean("zzz", ["service", "routes"]), None);
     }
 }

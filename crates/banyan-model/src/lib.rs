@@ -63,7 +63,11 @@ impl Document {
         let Some(close) = path[open..].find(']').map(|c| c + open) else {
             return path.to_string();
         };
-        match path[open + 1..close].parse::<usize>().ok().and_then(|i| kept.get(i)) {
+        match path[open + 1..close]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| kept.get(i))
+        {
             Some(doc_i) => format!("{section}[{doc_i}]{}", &path[close + 1..]),
             None => path.to_string(),
         }
@@ -93,7 +97,13 @@ pub fn parse(src: &str) -> Result<(Config, Document), Diagnostics> {
         let failed: Vec<usize> = parsed
             .failed_items
             .iter()
-            .filter_map(|p| p.strip_prefix(section)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+            .filter_map(|p| {
+                p.strip_prefix(section)?
+                    .strip_prefix('[')?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
             .collect();
         let kept = (0..).filter(|i| !failed.contains(i)).take(len).collect();
         doc.kept.insert(section.to_string(), kept);
@@ -130,7 +140,10 @@ routes:
 ";
         let errs = parse(src).unwrap_err();
         let text = errs.to_string();
-        assert!(text.contains("routes[1].service (line 11, column 14): no service is named `missing`"), "{text}");
+        assert!(
+            text.contains("routes[1].service (line 11, column 14): no service is named `missing`"),
+            "{text}"
+        );
         assert!(text.contains("routes[0].timeout (line 8"), "{text}");
     }
 
@@ -147,10 +160,18 @@ routes:
 ";
         let errs = parse(src).unwrap_err();
         let paths: Vec<_> = errs.iter().map(|d| d.position.path.clone()).collect();
-        for p in ["listenrs", "server.idle_timout", "routes[0].match.hots", "routes[0].servce"] {
+        for p in [
+            "listenrs",
+            "server.idle_timout",
+            "routes[0].match.hots",
+            "routes[0].servce",
+        ] {
             assert!(paths.contains(&p.to_string()), "{p} missing from {errs}");
         }
-        assert!(errs.to_string().contains("did you mean `listeners`?"), "{errs}");
+        assert!(
+            errs.to_string().contains("did you mean `listeners`?"),
+            "{errs}"
+        );
     }
 
     #[test]

@@ -19,11 +19,15 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -38,15 +42,15 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`/{p}` is not a prefix length for this address (0 to {max})"))?,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!("`/{p}` is not a prefix length for this address (0 to {max})")
+            })?,
         };
         Ok(Cidr { addr, prefix })
     }
@@ -63,8 +67,15 @@ pub struct EndpointUrl {
 
 /// Parses `http://host:port[/base]`. The error is (message, hint).
 pub fn parse_endpoint_url(url: &str) -> Result<EndpointUrl, (String, String)> {
-    let bad = |msg: String| (msg, "write http://HOST:PORT, e.g. http://127.0.0.1:3000".to_string());
-    let uri: http::Uri = url.parse().map_err(|_| bad(format!("`{url}` is not a URL")))?;
+    let bad = |msg: String| {
+        (
+            msg,
+            "write http://HOST:PORT, e.g. http://127.0.0.1:3000".to_string(),
+        )
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| bad(format!("`{url}` is not a URL")))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => {
@@ -75,7 +86,9 @@ pub fn parse_endpoint_url(url: &str) -> Result<EndpointUrl, (String, String)> {
         }
         _ => return Err(bad(format!("`{url}` must start with http://"))),
     }
-    let auth = uri.authority().ok_or_else(|| bad(format!("`{url}` has no host")))?;
+    let auth = uri
+        .authority()
+        .ok_or_else(|| bad(format!("`{url}` has no host")))?;
     if auth.as_str().contains('@') {
         return Err(bad("credentials in endpoint URLs are not supported".into()));
     }
@@ -90,7 +103,10 @@ pub fn parse_endpoint_url(url: &str) -> Result<EndpointUrl, (String, String)> {
         return Err(bad("an endpoint URL cannot have a query".into()));
     }
     let base_path = uri.path().trim_end_matches('/').to_string();
-    Ok(EndpointUrl { authority, base_path })
+    Ok(EndpointUrl {
+        authority,
+        base_path,
+    })
 }
 
 #[cfg(test)]
@@ -115,10 +131,21 @@ mod tests {
     #[test]
     fn endpoint_urls() {
         let u = parse_endpoint_url("http://127.0.0.1:3000").unwrap();
-        assert_eq!((u.authority.as_str(), u.base_path.as_str()), ("127.0.0.1:3000", ""));
+        assert_eq!(
+            (u.authority.as_str(), u.base_path.as_str()),
+            ("127.0.0.1:3000", "")
+        );
         let u = parse_endpoint_url("http://Backend/base/").unwrap();
-        assert_eq!((u.authority.as_str(), u.base_path.as_str()), ("backend:80", "/base"));
-        assert!(parse_endpoint_url("https://x:1").unwrap_err().0.contains("TLS"));
+        assert_eq!(
+            (u.authority.as_str(), u.base_path.as_str()),
+            ("backend:80", "/base")
+        );
+        assert!(
+            parse_endpoint_url("https://x:1")
+                .unwrap_err()
+                .0
+                .contains("TLS")
+        );
         assert!(parse_endpoint_url("ftp://x").is_err());
         assert!(parse_endpoint_url("http://u:p@x:1").is_err());
     }

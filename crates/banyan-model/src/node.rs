@@ -346,7 +346,8 @@ impl de::Error for DeError {
             "unknown value `{variant}`, expected one of: {}",
             expected.join(", ")
         ));
-        e.hint = did_you_mean(variant, expected.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        e.hint =
+            did_you_mean(variant, expected.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         e
     }
 
@@ -389,7 +390,11 @@ impl NodeDe<'_> {
     }
 
     fn child_key(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 }
 
@@ -559,8 +564,14 @@ impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_> {
         let path = format!("{}[{}]", self.path, self.index);
         self.index += 1;
         with_sink(|s| s.items.push(path.clone()));
-        let here = NodeDe { node, path: path.clone() };
-        let r = seed.deserialize(NodeDe { node, path }).map(Some).map_err(|e| here.locate(e));
+        let here = NodeDe {
+            node,
+            path: path.clone(),
+        };
+        let r = seed
+            .deserialize(NodeDe { node, path })
+            .map(Some)
+            .map_err(|e| here.locate(e));
         with_sink(|s| {
             s.items.pop();
         });
@@ -594,7 +605,11 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
             return Ok(None);
         };
         let name = scalar_string(k).unwrap_or_default();
-        let path = if self.path.is_empty() { name } else { format!("{}.{name}", self.path) };
+        let path = if self.path.is_empty() {
+            name
+        } else {
+            format!("{}.{name}", self.path)
+        };
         self.value = Some(NodeDe {
             node: v,
             path: path.clone(),
@@ -606,7 +621,10 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
         match self.value.take() {
             // Errors raised after the value was read (a bad duration) belong to the value.
             Some(de) => {
-                let here = NodeDe { node: de.node, path: de.path.clone() };
+                let here = NodeDe {
+                    node: de.node,
+                    path: de.path.clone(),
+                };
                 seed.deserialize(de).map_err(|e| here.locate(e))
             }
             None => Err(de::Error::custom("value without a key")),
@@ -622,7 +640,10 @@ struct EnumDe<'a> {
 impl<'de, 'a> de::EnumAccess<'de> for EnumDe<'a> {
     type Error = DeError;
     type Variant = NodeDe<'a>;
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, NodeDe<'a>), DeError> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, NodeDe<'a>), DeError> {
         let v = seed.deserialize(self.variant.into_deserializer())?;
         Ok((v, self.value))
     }
@@ -677,14 +698,26 @@ mod tests {
         let src = "items:\n  - name: a\n    prot: 1\n  - name: b\n    port: nope\n  - nmae: c\n";
         let root = Node::parse(src).unwrap();
         let parsed = from_node::<Doc>(&root);
-        assert_eq!(parsed.failed_items, vec!["items[1]", "items[2]"], "{:?}", parsed.errors);
+        assert_eq!(
+            parsed.failed_items,
+            vec!["items[1]", "items[2]"],
+            "{:?}",
+            parsed.errors
+        );
         let (doc, errors) = (parsed.value.unwrap(), parsed.errors);
         assert_eq!(doc.items.len(), 1, "the good item survives");
-        let lines: Vec<_> = errors.iter().map(|e| (e.position.path.as_str(), e.position.line)).collect();
+        let lines: Vec<_> = errors
+            .iter()
+            .map(|e| (e.position.path.as_str(), e.position.line))
+            .collect();
         assert!(lines.contains(&("items[0].prot", 3)), "{errors:?}");
         assert!(lines.contains(&("items[1].port", 5)), "{errors:?}");
         assert!(lines.contains(&("items[2].nmae", 6)), "{errors:?}");
-        assert!(errors.iter().any(|e| e.message.contains("missing required field `name`")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("missing required field `name`"))
+        );
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `port`?"));
     }
 

@@ -27,18 +27,29 @@ impl FromStr for Duration {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration: write a whole number and a unit, like 250ms, 5s, 1m or 1h"))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!(
+                "`{s}` is not a duration: write a whole number and a unit, like 250ms, 5s, 1m or 1h"
+            )
+        })?;
         let ms = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1000),
             "m" => n.checked_mul(60_000),
             "h" => n.checked_mul(3_600_000),
-            "" => return Err(format!("`{s}` has no unit: write {n}s, {n}ms, {n}m or {n}h")),
-            _ => return Err(format!("`{unit}` is not a duration unit: use ms, s, m or h")),
+            "" => {
+                return Err(format!(
+                    "`{s}` has no unit: write {n}s, {n}ms, {n}m or {n}h"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "`{unit}` is not a duration unit: use ms, s, m or h"
+                ));
+            }
         };
-        ms.map(Duration::millis).ok_or_else(|| format!("`{s}` is too long"))
+        ms.map(Duration::millis)
+            .ok_or_else(|| format!("`{s}` is too long"))
     }
 }
 
@@ -88,7 +99,11 @@ impl FromStr for ByteSize {
             "KB" | "kB" => 1000,
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
-            u => return Err(format!("`{u}` is not a size unit: use B, KiB, MiB, GiB, KB, MB or GB")),
+            u => {
+                return Err(format!(
+                    "`{u}` is not a size unit: use B, KiB, MiB, GiB, KB, MB or GB"
+                ));
+            }
         };
         n.checked_mul(mult)
             .map(ByteSize)

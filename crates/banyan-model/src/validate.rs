@@ -13,7 +13,9 @@ use crate::net::{Cidr, parse_endpoint_url};
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// The methods a route may name without a hint (others are accepted when they are tokens).
-const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+];
 
 /// Checks everything the model alone can know. Paths use indices into `config`'s lists.
 pub fn validate(config: &Config) -> Vec<Diagnostic> {
@@ -51,8 +53,13 @@ fn unique<'a>(
     for (i, n) in names.enumerate() {
         if let Some(first) = seen.insert(n, i) {
             out.push(
-                Diagnostic::new(format!("{section}[{i}].name"), format!("duplicate {what} name `{n}`"))
-                    .hint(format!("{section}[{first}] already uses this name; names must be unique")),
+                Diagnostic::new(
+                    format!("{section}[{i}].name"),
+                    format!("duplicate {what} name `{n}`"),
+                )
+                .hint(format!(
+                    "{section}[{first}] already uses this name; names must be unique"
+                )),
             );
         }
     }
@@ -66,15 +73,26 @@ fn check_listeners(config: &Config, out: &mut Vec<Diagnostic>) {
             Ok(a) => {
                 if let Some(first) = addrs.insert(a, i) {
                     out.push(
-                        Diagnostic::new(format!("listeners[{i}].address"), format!("address {a} is already used"))
-                            .hint(format!("listeners[{first}] listens there")),
+                        Diagnostic::new(
+                            format!("listeners[{i}].address"),
+                            format!("address {a} is already used"),
+                        )
+                        .hint(format!("listeners[{first}] listens there")),
                     );
                 }
             }
-            Err(_) => out.push(address_error(&format!("listeners[{i}].address"), &l.address)),
+            Err(_) => out.push(address_error(
+                &format!("listeners[{i}].address"),
+                &l.address,
+            )),
         }
     }
-    unique("listeners", config.listeners.iter().map(|l| l.name.as_str()), "listener", out);
+    unique(
+        "listeners",
+        config.listeners.iter().map(|l| l.name.as_str()),
+        "listener",
+        out,
+    );
     if config.admin.enabled {
         match config.admin.address.parse::<SocketAddr>() {
             Ok(a) if addrs.contains_key(&a) => out.push(
@@ -88,13 +106,17 @@ fn check_listeners(config: &Config, out: &mut Vec<Diagnostic>) {
     if let Some(n) = config.runtime.worker_threads
         && !(1..=1024).contains(&n)
     {
-        out.push(Diagnostic::new("runtime.worker_threads", "must be between 1 and 1024").hint("leave it out for one thread per core"));
+        out.push(
+            Diagnostic::new("runtime.worker_threads", "must be between 1 and 1024")
+                .hint("leave it out for one thread per core"),
+        );
     }
 }
 
 fn address_error(path: &str, value: &str) -> Diagnostic {
-    Diagnostic::new(path, format!("`{value}` is not an `ip:port` address"))
-        .hint("write e.g. 0.0.0.0:8080, 127.0.0.1:9901 or [::]:8080; host names are not resolved here")
+    Diagnostic::new(path, format!("`{value}` is not an `ip:port` address")).hint(
+        "write e.g. 0.0.0.0:8080, 127.0.0.1:9901 or [::]:8080; host names are not resolved here",
+    )
 }
 
 fn check_server(config: &Config, out: &mut Vec<Diagnostic>) {
@@ -105,28 +127,50 @@ fn check_server(config: &Config, out: &mut Vec<Diagnostic>) {
         ("request_timeout", s.request_timeout),
     ] {
         if d.get().is_zero() {
-            out.push(Diagnostic::new(format!("server.{field}"), "must be longer than 0s"));
+            out.push(Diagnostic::new(
+                format!("server.{field}"),
+                "must be longer than 0s",
+            ));
         }
     }
     if !(1024..=1024 * 1024).contains(&s.max_header_bytes.get()) {
-        out.push(Diagnostic::new("server.max_header_bytes", "must be between 1KiB and 1MiB"));
+        out.push(Diagnostic::new(
+            "server.max_header_bytes",
+            "must be between 1KiB and 1MiB",
+        ));
     }
     if !(1..=1000).contains(&s.max_headers) {
-        out.push(Diagnostic::new("server.max_headers", "must be between 1 and 1000"));
+        out.push(Diagnostic::new(
+            "server.max_headers",
+            "must be between 1 and 1000",
+        ));
     }
     if !(256..=1024 * 1024).contains(&s.max_uri_bytes.get()) {
-        out.push(Diagnostic::new("server.max_uri_bytes", "must be between 256 and 1MiB"));
+        out.push(Diagnostic::new(
+            "server.max_uri_bytes",
+            "must be between 256 and 1MiB",
+        ));
     }
     for (i, p) in s.trusted_proxies.iter().enumerate() {
         if let Err(e) = p.parse::<Cidr>() {
-            out.push(Diagnostic::new(format!("server.trusted_proxies[{i}]"), e).hint("write an address (10.0.0.1) or a CIDR range (10.0.0.0/8)"));
+            out.push(
+                Diagnostic::new(format!("server.trusted_proxies[{i}]"), e)
+                    .hint("write an address (10.0.0.1) or a CIDR range (10.0.0.0/8)"),
+            );
         }
     }
     let prefix = &s.identity_header_prefix;
-    if prefix.len() < 3 || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if prefix.len() < 3
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         out.push(
-            Diagnostic::new("server.identity_header_prefix", format!("`{prefix}` is not a usable header prefix"))
-                .hint("use at least 3 lowercase letters, digits or `-`, like `x-banyan-`"),
+            Diagnostic::new(
+                "server.identity_header_prefix",
+                format!("`{prefix}` is not a usable header prefix"),
+            )
+            .hint("use at least 3 lowercase letters, digits or `-`, like `x-banyan-`"),
         );
     }
 }
@@ -140,20 +184,38 @@ fn check_services(config: &Config, out: &mut Vec<Diagnostic>) {
             match parse_endpoint_url(&ep.url) {
                 Ok(u) => {
                     if !seen.insert(u.authority.clone()) {
-                        out.push(Diagnostic::new(&path, format!("endpoint {} is listed twice", u.authority)).hint("use `weight` to give an endpoint a larger share"));
+                        out.push(
+                            Diagnostic::new(
+                                &path,
+                                format!("endpoint {} is listed twice", u.authority),
+                            )
+                            .hint("use `weight` to give an endpoint a larger share"),
+                        );
                     }
                 }
                 Err((msg, hint)) => out.push(Diagnostic::new(path, msg).hint(hint)),
             }
         }
         let t = &svc.timeouts;
-        for (field, d) in [("connect", t.connect), ("request", t.request), ("idle", t.idle)] {
+        for (field, d) in [
+            ("connect", t.connect),
+            ("request", t.request),
+            ("idle", t.idle),
+        ] {
             if d.is_some_and(|d| d.get().is_zero()) {
-                out.push(Diagnostic::new(format!("services[{i}].timeouts.{field}"), "must be longer than 0s"));
+                out.push(Diagnostic::new(
+                    format!("services[{i}].timeouts.{field}"),
+                    "must be longer than 0s",
+                ));
             }
         }
     }
-    unique("services", config.services.iter().map(|s| s.name.as_str()), "service", out);
+    unique(
+        "services",
+        config.services.iter().map(|s| s.name.as_str()),
+        "service",
+        out,
+    );
 }
 
 fn check_routes(config: &Config, out: &mut Vec<Diagnostic>) {
@@ -165,11 +227,17 @@ fn check_routes(config: &Config, out: &mut Vec<Diagnostic>) {
         check_target(r, i, &services, out);
         if let Some(ls) = &r.listeners {
             if ls.is_empty() {
-                out.push(Diagnostic::new(at("listeners"), "an empty list serves this route nowhere").hint("leave `listeners` out to serve the route on every listener"));
+                out.push(
+                    Diagnostic::new(at("listeners"), "an empty list serves this route nowhere")
+                        .hint("leave `listeners` out to serve the route on every listener"),
+                );
             }
             for (j, l) in ls.iter().enumerate() {
                 if !listeners.contains(&l.as_str()) {
-                    let mut d = Diagnostic::new(format!("routes[{i}].listeners[{j}]"), format!("no listener is named `{l}`"));
+                    let mut d = Diagnostic::new(
+                        format!("routes[{i}].listeners[{j}]"),
+                        format!("no listener is named `{l}`"),
+                    );
                     d.hint = Some(match did_you_mean(l, listeners.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("listeners: {}", listeners.join(", ")),
@@ -194,21 +262,35 @@ fn check_routes(config: &Config, out: &mut Vec<Diagnostic>) {
             );
         }
     }
-    unique("routes", config.routes.iter().map(|r| r.name.as_str()), "route", out);
+    unique(
+        "routes",
+        config.routes.iter().map(|r| r.name.as_str()),
+        "route",
+        out,
+    );
 }
 
 fn check_target(r: &RouteConfig, i: usize, services: &[&str], out: &mut Vec<Diagnostic>) {
     match (&r.service, &r.respond) {
         (Some(_), Some(_)) => out.push(
-            Diagnostic::new(format!("routes[{i}]"), "a route has either `service` or `respond`, not both")
-                .hint("remove one of them"),
+            Diagnostic::new(
+                format!("routes[{i}]"),
+                "a route has either `service` or `respond`, not both",
+            )
+            .hint("remove one of them"),
         ),
         (None, None) => out.push(
-            Diagnostic::new(format!("routes[{i}]"), "a route needs a `service` or a `respond`")
-                .hint("add `service: NAME` to proxy, or `respond: {status: 200, body: ...}`"),
+            Diagnostic::new(
+                format!("routes[{i}]"),
+                "a route needs a `service` or a `respond`",
+            )
+            .hint("add `service: NAME` to proxy, or `respond: {status: 200, body: ...}`"),
         ),
         (Some(s), None) if !services.contains(&s.as_str()) => {
-            let mut d = Diagnostic::new(format!("routes[{i}].service"), format!("no service is named `{s}`"));
+            let mut d = Diagnostic::new(
+                format!("routes[{i}].service"),
+                format!("no service is named `{s}`"),
+            );
             d.hint = Some(match did_you_mean(s, services.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None if services.is_empty() => "define it under `services:`".to_string(),
@@ -217,8 +299,11 @@ fn check_target(r: &RouteConfig, i: usize, services: &[&str], out: &mut Vec<Diag
             out.push(d);
         }
         (None, Some(resp)) if !(200..=599).contains(&resp.status) => out.push(
-            Diagnostic::new(format!("routes[{i}].respond.status"), format!("{} is not a final HTTP status", resp.status))
-                .hint("use a status from 200 to 599"),
+            Diagnostic::new(
+                format!("routes[{i}].respond.status"),
+                format!("{} is not a final HTTP status", resp.status),
+            )
+            .hint("use a status from 200 to 599"),
         ),
         _ => {}
     }
@@ -233,25 +318,45 @@ pub fn check_host(path: &str, host: Option<&str>, out: &mut Vec<Diagnostic>) {
     let bare = host.strip_prefix("*.").unwrap_or(host);
     let mut err = |msg: String, hint: &str| out.push(Diagnostic::new(path, msg).hint(hint));
     if host.contains(':') && host.parse::<IpAddr>().is_err() {
-        err(format!("`{host}` has a port"), "hosts are matched without the port: remove `:PORT`");
+        err(
+            format!("`{host}` has a port"),
+            "hosts are matched without the port: remove `:PORT`",
+        );
     } else if host.ends_with('.') {
-        err(format!("`{host}` ends with a dot"), "requests are matched with the trailing dot removed: remove it");
+        err(
+            format!("`{host}` ends with a dot"),
+            "requests are matched with the trailing dot removed: remove it",
+        );
     } else if bare.contains('*') {
-        err(format!("`{host}` is not a valid host pattern"), "a wildcard is only allowed as the whole first label: `*.example.com`");
+        err(
+            format!("`{host}` is not a valid host pattern"),
+            "a wildcard is only allowed as the whole first label: `*.example.com`",
+        );
     } else if bare.is_empty()
         || bare.len() > 253
         || !bare.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
     {
-        err(format!("`{host}` is not a valid host name"), "use letters, digits, `-` and dots, like api.example.com");
+        err(
+            format!("`{host}` is not a valid host name"),
+            "use letters, digits, `-` and dots, like api.example.com",
+        );
     }
 }
 
 fn check_methods(path: &str, methods: Option<&[String]>, out: &mut Vec<Diagnostic>) {
     let Some(methods) = methods else { return };
     if methods.is_empty() {
-        out.push(Diagnostic::new(path, "an empty method list matches no request: the route can never be reached").hint("leave `methods` out to match every method"));
+        out.push(
+            Diagnostic::new(
+                path,
+                "an empty method list matches no request: the route can never be reached",
+            )
+            .hint("leave `methods` out to match every method"),
+        );
     }
     let mut seen = HashSet::new();
     for (j, m) in methods.iter().enumerate() {
@@ -259,39 +364,76 @@ fn check_methods(path: &str, methods: Option<&[String]>, out: &mut Vec<Diagnosti
         if !seen.insert(m) {
             out.push(Diagnostic::new(p, format!("method {m} is listed twice")));
         } else if m == "CONNECT" {
-            out.push(Diagnostic::new(p, "CONNECT requests are refused by the gateway: this method can never be reached"));
+            out.push(Diagnostic::new(
+                p,
+                "CONNECT requests are refused by the gateway: this method can never be reached",
+            ));
         } else if http::Method::from_bytes(m.as_bytes()).is_err() || m.is_empty() {
             out.push(Diagnostic::new(p, format!("`{m}` is not an HTTP method")));
         } else if !KNOWN_METHODS.contains(&m.as_str()) {
             let upper = m.to_ascii_uppercase();
             if KNOWN_METHODS.contains(&upper.as_str()) {
-                out.push(Diagnostic::new(p, format!("`{m}` is not `{upper}`: methods are case-sensitive")).hint(format!("write {upper}")));
+                out.push(
+                    Diagnostic::new(
+                        p,
+                        format!("`{m}` is not `{upper}`: methods are case-sensitive"),
+                    )
+                    .hint(format!("write {upper}")),
+                );
             }
         }
     }
 }
 
-fn check_value_matches(path: &str, matches: &[ValueMatch], header: bool, out: &mut Vec<Diagnostic>) {
+fn check_value_matches(
+    path: &str,
+    matches: &[ValueMatch],
+    header: bool,
+    out: &mut Vec<Diagnostic>,
+) {
     for (j, m) in matches.iter().enumerate() {
         let p = format!("{path}[{j}]");
-        let set = usize::from(m.exact.is_some()) + usize::from(m.regex.is_some()) + usize::from(m.present.is_some());
+        let set = usize::from(m.exact.is_some())
+            + usize::from(m.regex.is_some())
+            + usize::from(m.present.is_some());
         if set != 1 {
-            out.push(Diagnostic::new(&p, "a matcher needs exactly one of `exact`, `regex` and `present`").hint("e.g. `{name: x-canary, exact: \"1\"}` or `{name: x-debug, present: true}`"));
+            out.push(
+                Diagnostic::new(
+                    &p,
+                    "a matcher needs exactly one of `exact`, `regex` and `present`",
+                )
+                .hint("e.g. `{name: x-canary, exact: \"1\"}` or `{name: x-debug, present: true}`"),
+            );
         }
         if header && http::HeaderName::from_bytes(m.name.as_bytes()).is_err() {
-            out.push(Diagnostic::new(format!("{p}.name"), format!("`{}` is not a valid header name", m.name)));
+            out.push(Diagnostic::new(
+                format!("{p}.name"),
+                format!("`{}` is not a valid header name", m.name),
+            ));
         }
         if !header && m.name.is_empty() {
-            out.push(Diagnostic::new(format!("{p}.name"), "a query parameter name cannot be empty"));
+            out.push(Diagnostic::new(
+                format!("{p}.name"),
+                "a query parameter name cannot be empty",
+            ));
         }
         if let Some(re) = &m.regex
             && let Err(e) = compile_regex(re)
         {
-            out.push(Diagnostic::new(format!("{p}.regex"), e).hint("the regex crate's syntax: no look-around or back-references"));
+            out.push(
+                Diagnostic::new(format!("{p}.regex"), e)
+                    .hint("the regex crate's syntax: no look-around or back-references"),
+            );
         }
     }
     // Contradictions make a route unreachable: two different exact values, or absent + anything.
-    let norm = |n: &str| if header { n.to_ascii_lowercase() } else { n.to_string() };
+    let norm = |n: &str| {
+        if header {
+            n.to_ascii_lowercase()
+        } else {
+            n.to_string()
+        }
+    };
     for (a, ma) in matches.iter().enumerate() {
         for (b, mb) in matches.iter().enumerate().skip(a + 1) {
             if norm(&ma.name) != norm(&mb.name) {
@@ -299,11 +441,27 @@ fn check_value_matches(path: &str, matches: &[ValueMatch], header: bool, out: &m
             }
             let contradicts = match (ma, mb) {
                 (ValueMatch { exact: Some(x), .. }, ValueMatch { exact: Some(y), .. }) => x != y,
-                (ValueMatch { present: Some(false), .. }, _) | (_, ValueMatch { present: Some(false), .. }) => true,
+                (
+                    ValueMatch {
+                        present: Some(false),
+                        ..
+                    },
+                    _,
+                )
+                | (
+                    _,
+                    ValueMatch {
+                        present: Some(false),
+                        ..
+                    },
+                ) => true,
                 _ => false,
             };
             let msg = if contradicts {
-                format!("matchers [{a}] and [{b}] on `{}` contradict each other: the route can never be reached", ma.name)
+                format!(
+                    "matchers [{a}] and [{b}] on `{}` contradict each other: the route can never be reached",
+                    ma.name
+                )
             } else {
                 format!("`{}` is matched twice", ma.name)
             };
@@ -318,7 +476,12 @@ pub fn compile_regex(re: &str) -> Result<regex::Regex, String> {
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| match e {
-            regex::Error::CompiledTooBig(_) => "this regex is too large to compile cheaply".to_string(),
-            other => format!("invalid regex: {}", other.to_string().lines().last().unwrap_or("syntax error")),
+            regex::Error::CompiledTooBig(_) => {
+                "this regex is too large to compile cheaply".to_string()
+            }
+            other => format!(
+                "invalid regex: {}",
+                other.to_string().lines().last().unwrap_or("syntax error")
+            ),
         })
 }
