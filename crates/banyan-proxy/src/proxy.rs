@@ -1,0 +1,335 @@
+//! The request path, as one readable procedure:
+//! sanitize → route → (policies, later) → choose endpoint → forward → respond.
+//! Every protocol (HTTP/1.1, HTTP/2) enters through [`Gateway::handle`], so limits, deadlines
+//! and sanitizing cannot drift apart between them.
+
+use std::error::Error as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use banyan_model::HostRewrite;
+use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
+use http::{HeaderValue, Method, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::body::{BodyTooLarge, LimitedBody, ProxyBody};
+use crate::error::GatewayError;
+use crate::sanitize::{X_REQUEST_ID, clean_response, request_id};
+use crate::snapshot::{RouteInfo, Snapshot, Target};
+use crate::upstream::ClientRegistry;
+
+/// Per connection: who is on the other end and which listener they came through.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// Index into `config.listeners` (listeners do not change on reload).
+    pub listener: usize,
+}
+
+/// The gateway's shared state: the current snapshot and what outlives snapshots.
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    pub clients: ClientRegistry,
+}
+
+impl Gateway {
+    pub fn new(snapshot: Snapshot, clients: ClientRegistry) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            clients,
+        })
+    }
+
+    /// The running snapshot. Requests load it once and keep it to their end, so a reload never
+    /// changes the routes under a request in flight.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Swaps in a new snapshot; callers serialise writers (see `reload`).
+    pub fn swap(&self, s: Snapshot) {
+        self.snapshot.store(Arc::new(s));
+    }
+
+    /// Serves one request. Never fails: errors become problem+json responses.
+    pub async fn handle(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<ProxyBody> {
+        let snap = self.snapshot();
+        let id = request_id(req.headers());
+        let mut resp = match forward(&snap, conn, req, &id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(request_id = ?id, error = %e, "request answered by the gateway");
+                e.into_response(&id)
+            }
+        };
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        resp
+    }
+}
+
+/// Checks the request line and head before anything looks at the route.
+fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<String, GatewayError> {
+    let bad = |m: &str| Err(GatewayError::BadRequest(m.to_string()));
+    if req.method() == Method::CONNECT {
+        return bad("CONNECT is not supported: the gateway does not open tunnels");
+    }
+    let uri = req.uri();
+    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len()) as u64;
+    if target_len > snap.limits.max_uri {
+        return Err(GatewayError::UriTooLong {
+            limit: snap.limits.max_uri,
+        });
+    }
+    let headers = req.headers();
+    if headers.len() > snap.limits.max_headers {
+        return Err(GatewayError::HeadersTooLarge(format!(
+            "more than {} header fields",
+            snap.limits.max_headers
+        )));
+    }
+    let head_bytes: u64 = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum::<u64>()
+        + target_len;
+    if head_bytes > snap.limits.max_header_bytes {
+        return Err(GatewayError::HeadersTooLarge(format!(
+            "the request head is larger than {} bytes",
+            snap.limits.max_header_bytes
+        )));
+    }
+    // One authority: HTTP/2's :authority or the absolute-form target, and a Host header must
+    // agree; HTTP/1.1 needs exactly one Host.
+    let mut hosts = headers.get_all(HOST).iter();
+    let host_header = hosts.next();
+    if hosts.next().is_some() {
+        return bad("more than one Host header");
+    }
+    let host_header = match host_header.map(|h| h.to_str()) {
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => return bad("the Host header is not valid"),
+        None => None,
+    };
+    let authority = uri.authority().map(|a| a.as_str());
+    let raw_host = match (authority, host_header) {
+        (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => {
+            return bad("the request target's authority and the Host header disagree");
+        }
+        (Some(a), _) => a,
+        (None, Some(h)) => h,
+        (None, None) if req.version() == Version::HTTP_11 || req.version() == Version::HTTP_2 => {
+            return bad("the request has no Host");
+        }
+        (None, None) => "",
+    };
+    if authority.is_some_and(|a| a.contains('@')) {
+        return bad("userinfo is not allowed in the request target");
+    }
+    if uri
+        .scheme()
+        .is_some_and(|s| s != &http::uri::Scheme::HTTP && s != &http::uri::Scheme::HTTPS)
+    {
+        return bad("unsupported scheme in the request target");
+    }
+    if raw_host.is_empty() {
+        return Ok(String::new());
+    }
+    normalize_host(raw_host)
+        .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))
+}
+
+async fn forward(
+    snap: &Snapshot,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    id: &HeaderValue,
+) -> Result<Response<ProxyBody>, GatewayError> {
+    // 1. Sanitize the head and find the canonical path.
+    let host = check_head(snap, &req)?;
+    if req.uri().path() == "*" || !req.uri().path().starts_with('/') {
+        return Err(GatewayError::BadRequest(
+            "the request target must be an absolute path".into(),
+        ));
+    }
+    let path = normalize(req.uri().path()).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+
+    // 2. Route.
+    let table = snap
+        .routes
+        .tables
+        .get(conn.listener)
+        .map(|(_, r)| r)
+        .ok_or_else(|| GatewayError::NoRoute {
+            method: req.method().clone(),
+            path: path.to_string(),
+        })?;
+    let view = RequestView {
+        method: req.method(),
+        host: &host,
+        path: &path,
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    let (route_id, captures) = match table.lookup(&view) {
+        Outcome::Matched { id, captures } => (id, captures),
+        Outcome::MethodNotAllowed(allow) => {
+            return Err(GatewayError::MethodNotAllowed {
+                method: req.method().clone(),
+                allow,
+            });
+        }
+        Outcome::NotFound => {
+            return Err(GatewayError::NoRoute {
+                method: req.method().clone(),
+                path: path.to_string(),
+            });
+        }
+    };
+    let route = &snap.route_info[route_id];
+
+    // 3. Per-route limits. The head was read before the route was known; a route can only lower it.
+    if route.max_header_bytes < snap.limits.max_header_bytes {
+        let head: u64 = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+            .sum();
+        if head > route.max_header_bytes {
+            return Err(GatewayError::HeadersTooLarge(format!(
+                "the request head is larger than {} bytes",
+                route.max_header_bytes
+            )));
+        }
+    }
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > route.max_body) {
+        return Err(GatewayError::PayloadTooLarge {
+            limit: route.max_body,
+        });
+    }
+
+    // 4. Policies (authentication, rate limits, ...) slot in here, in their documented order.
+
+    // 5. Choose the target.
+    let service = match &route.target {
+        Target::Respond {
+            status,
+            body,
+            content_type,
+        } => {
+            let mut resp = Response::new(ProxyBody::full(body.clone()));
+            *resp.status_mut() = *status;
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, content_type.clone());
+            return Ok(resp);
+        }
+        Target::Service(s) => s,
+    };
+    let endpoint = service.pick().ok_or_else(|| GatewayError::NoEndpoint {
+        service: service.name.clone(),
+    })?;
+
+    // 6. Build the upstream request from the canonical one.
+    let uri = upstream_uri(
+        &endpoint.origin,
+        &endpoint.base_path,
+        route,
+        &path,
+        &captures,
+        req.uri().query(),
+    )?;
+    let trusted = snap.policy.is_trusted(conn.peer.ip());
+    let (mut parts, body) = req.into_parts();
+    let wants_trailers = snap.policy.clean_request(&mut parts.headers, trusted);
+    snap.policy
+        .add_forwarding(&mut parts.headers, conn.peer, &host, trusted);
+    if wants_trailers {
+        parts
+            .headers
+            .insert(TE, HeaderValue::from_static("trailers"));
+    }
+    parts.headers.insert(X_REQUEST_ID.clone(), id.clone());
+    match route.host {
+        HostRewrite::Upstream => {
+            parts.headers.remove(HOST);
+        }
+        HostRewrite::Client => {
+            if !parts.headers.contains_key(HOST)
+                && let Some(Ok(h)) = parts
+                    .uri
+                    .authority()
+                    .map(|a| HeaderValue::from_str(a.as_str()))
+            {
+                parts.headers.insert(HOST, h);
+            }
+        }
+    }
+    let mut up = Request::new(LimitedBody::new(body, route.max_body));
+    *up.method_mut() = parts.method;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = parts.headers;
+    *up.version_mut() = Version::HTTP_11;
+
+    // 7. Forward, with the route's deadline for the response head.
+    let sent = tokio::time::timeout(route.timeout, service.client.request(up)).await;
+    let mut resp = match sent {
+        Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(r)) => r,
+    };
+    clean_response(resp.headers_mut());
+    Ok(resp.map(ProxyBody::Upstream))
+}
+
+fn upstream_uri(
+    origin: &str,
+    base: &str,
+    route: &RouteInfo,
+    path: &str,
+    captures: &Captures,
+    query: Option<&str>,
+) -> Result<Uri, GatewayError> {
+    let mut s = String::with_capacity(
+        origin.len() + base.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+    );
+    s.push_str(origin);
+    s.push_str(base);
+    match &route.rewrite {
+        Some(rw) => rw.apply(path, captures, &mut s),
+        None => s.push_str(path),
+    }
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    // The parts were all checked; a failure here is the gateway's own bug, reported as such.
+    Uri::try_from(s)
+        .map_err(|_| GatewayError::BadRequest("the rewritten request target is not valid".into()))
+}
+
+/// Sorts an upstream failure into the answer the client gets.
+fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(s) = src {
+        if let Some(t) = s.downcast_ref::<BodyTooLarge>() {
+            return GatewayError::PayloadTooLarge { limit: t.limit };
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+            && e.is_connect()
+        {
+            return GatewayError::UpstreamConnectTimeout;
+        }
+        src = s.source();
+    }
+    if e.is_connect() {
+        GatewayError::UpstreamConnect
+    } else {
+        GatewayError::UpstreamReset
+    }
+}

@@ -1,0 +1,353 @@
+//! The header policy: the one function that decides which client headers reach an upstream,
+//! and the headers the gateway adds (`x-request-id`, `X-Forwarded-*`, `Forwarded`).
+
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+
+use banyan_model::net::Cidr;
+use http::header::{CONNECTION, HeaderName, TE};
+use http::{HeaderMap, HeaderValue};
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Hop-by-hop headers (RFC 9110 7.6.1 and the usual extras); never forwarded either way.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Client headers that ask a backend framework to re-route or re-method the request, or that
+/// claim a client address: the gateway decided those already.
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+];
+
+/// Forwarding headers: believed only from trusted proxies.
+const FORWARDING: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "x-real-ip",
+];
+
+/// Headers the `Connection` header may not nominate for removal: framing and routing.
+const PROTECTED: &[&str] = &["host", "content-length", "x-request-id"];
+
+/// Compares a header name with `-` and `_` treated alike: many stacks (CGI, WSGI, nginx with
+/// `underscores_in_headers`) turn `x_banyan_consumer` into the same variable as
+/// `x-banyan-consumer`.
+fn same_name(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
+fn starts_with_name(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && same_name(&name[..prefix.len()], prefix)
+}
+
+/// Settings of the policy, from `server:` in the config.
+#[derive(Debug, Clone)]
+pub struct HeaderPolicy {
+    pub identity_prefix: String,
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl HeaderPolicy {
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|c| c.contains(peer))
+    }
+
+    /// Removes from a client request every header that must not reach an upstream. Returns
+    /// whether the client asked for trailers (`TE: trailers`), which is put back by the caller.
+    pub fn clean_request(&self, headers: &mut HeaderMap, trusted: bool) -> bool {
+        let wants_trailers = headers.get_all(TE).iter().any(|v| {
+            v.to_str().is_ok_and(|s| {
+                s.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            })
+        });
+        let mut doomed: Vec<HeaderName> = Vec::new();
+        // Names nominated by `Connection` are hop-by-hop for this message.
+        for v in headers.get_all(CONNECTION) {
+            for token in v.to_str().unwrap_or("").split(',') {
+                let token = token.trim().to_ascii_lowercase();
+                if token.is_empty() || PROTECTED.iter().any(|p| same_name(&token, p)) {
+                    continue;
+                }
+                if let Ok(n) = HeaderName::from_bytes(token.as_bytes()) {
+                    doomed.push(n);
+                }
+            }
+        }
+        for name in headers.keys() {
+            let n = name.as_str();
+            let drop = HOP_BY_HOP.contains(&n)
+                || starts_with_name(n, &self.identity_prefix)
+                || OVERRIDES.iter().any(|o| same_name(n, o))
+                || (!trusted && FORWARDING.iter().any(|f| same_name(n, f)))
+                // An underscore spelling of a forwarding header is never believed.
+                || (n.contains('_') && FORWARDING.iter().any(|f| same_name(n, f)))
+                || (n.contains('_') && same_name(n, "x-request-id"));
+            if drop {
+                doomed.push(name.clone());
+            }
+        }
+        for n in doomed {
+            headers.remove(&n);
+        }
+        wants_trailers
+    }
+
+    /// Adds `X-Forwarded-For/Proto/Host` and `Forwarded`. From a trusted peer, existing values
+    /// are extended; otherwise they were removed by [`Self::clean_request`] and are set anew.
+    pub fn add_forwarding(
+        &self,
+        headers: &mut HeaderMap,
+        peer: SocketAddr,
+        host: &str,
+        trusted: bool,
+    ) {
+        let ip = peer.ip().to_canonical();
+        let ip_s = ip.to_string();
+        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) if trusted && !prev.is_empty() => format!("{prev}, {ip_s}"),
+            _ => ip_s.clone(),
+        };
+        set(headers, &X_FORWARDED_FOR, &xff);
+        if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+            headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        }
+        if !(trusted && headers.contains_key(&X_FORWARDED_HOST)) && !host.is_empty() {
+            set(headers, &X_FORWARDED_HOST, host);
+        }
+        let node = if ip.is_ipv6() {
+            format!("\"[{ip_s}]\"")
+        } else {
+            ip_s
+        };
+        let mut elem = format!("for={node};proto=http");
+        if !host.is_empty() {
+            elem.push_str(";host=");
+            elem.push_str(host);
+        }
+        let fwd = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
+            Some(prev) if trusted && !prev.is_empty() => format!("{prev}, {elem}"),
+            _ => elem,
+        };
+        set(headers, &FORWARDED, &fwd);
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name.clone(), v);
+    }
+}
+
+/// Removes hop-by-hop headers (and those the upstream's `Connection` names) from a response.
+pub fn clean_response(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty() && !PROTECTED.contains(&t.as_str()) && t != "content-type")
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+    }
+    for h in HOP_BY_HOP {
+        if *h != "trailer" {
+            headers.remove(*h);
+        }
+    }
+}
+
+/// A client's `x-request-id` is kept when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . : + / =`
+/// (so it is safe in logs and headers); otherwise the gateway makes one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let mut values = headers.get_all(&X_REQUEST_ID).iter();
+    if let (Some(v), None) = (values.next(), values.next()) {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:+/=".contains(c))
+        {
+            return v.clone();
+        }
+    }
+    new_request_id()
+}
+
+thread_local! {
+    static RNG: Cell<(u64, u64)> = Cell::new(seed());
+}
+
+fn seed() -> (u64, u64) {
+    use std::hash::{BuildHasher, Hasher};
+    let s = std::collections::hash_map::RandomState::new();
+    let mut h = s.build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let a = h.finish();
+    h.write_u64(a);
+    (a | 1, h.finish() | 1)
+}
+
+/// 128 random bits as 32 hex digits (xorshift128+, seeded per thread; unique, not secret).
+pub fn new_request_id() -> HeaderValue {
+    let (a, b) = RNG.with(|r| {
+        let next = || {
+            let (mut s1, s0) = r.get();
+            s1 ^= s1 << 23;
+            s1 ^= s1 >> 17 ^ s0 ^ (s0 >> 26);
+            r.set((s0, s1));
+            s1.wrapping_add(s0)
+        };
+        (next(), next())
+    });
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, byte) in a
+        .to_be_bytes()
+        .iter()
+        .chain(b.to_be_bytes().iter())
+        .enumerate()
+    {
+        buf[2 * i] = HEX[usize::from(byte >> 4)];
+        buf[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy() -> HeaderPolicy {
+        HeaderPolicy {
+            identity_prefix: "x-banyan-".into(),
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn identity_and_hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-banyan-consumer", "admin"),
+            ("X_Banyan_Scopes", "all"),
+            ("connection", "close, x-secret, content-length, host"),
+            ("x-secret", "1"),
+            ("keep-alive", "5"),
+            ("x-http-method-override", "DELETE"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x_forwarded_for", "1.2.3.4"),
+            ("content-length", "3"),
+            ("accept", "*/*"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
+        }
+        policy().clean_request(&mut h, false);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["content-length", "accept"]);
+    }
+
+    #[test]
+    fn forwarding_trusts_only_trusted_peers() {
+        let p = policy();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        p.clean_request(&mut h, false);
+        p.add_forwarding(
+            &mut h,
+            "192.0.2.1:5000".parse().unwrap(),
+            "api.example.com",
+            false,
+        );
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(
+            h["forwarded"],
+            "for=192.0.2.1;proto=http;host=api.example.com"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        p.clean_request(&mut h, true);
+        p.add_forwarding(&mut h, "10.1.1.1:5000".parse().unwrap(), "a", true);
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.1.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert("x-request-id", HeaderValue::from_static("bad id<script>"));
+        let made = request_id(&h);
+        assert_eq!(made.len(), 32);
+        assert_ne!(new_request_id(), new_request_id());
+    }
+
+    proptest! {
+        // For any header set, no identity header survives, and the gateway's headers are there.
+        #[test]
+        fn no_identity_header_survives(names in proptest::collection::vec("[a-zA-Z_-]{1,20}", 0..20), trusted in any::<bool>()) {
+            let p = policy();
+            let mut h = HeaderMap::new();
+            for n in &names {
+                for cand in [n.clone(), format!("x-banyan-{n}"), format!("X_BANYAN_{n}")] {
+                    if let Ok(name) = HeaderName::from_bytes(cand.to_ascii_lowercase().as_bytes()) {
+                        h.append(name, HeaderValue::from_static("v"));
+                    }
+                }
+            }
+            h.append(CONNECTION, HeaderValue::from_static("x-banyan-a, host"));
+            p.clean_request(&mut h, trusted);
+            p.add_forwarding(&mut h, "192.0.2.9:1".parse().unwrap(), "h", trusted);
+            for k in h.keys() {
+                prop_assert!(!starts_with_name(k.as_str(), "x-banyan-"), "{} survived", k);
+                prop_assert!(!HOP_BY_HOP.contains(&k.as_str()), "{} survived", k);
+            }
+            prop_assert!(h.contains_key("x-forwarded-for") && h.contains_key("forwarded") && h.contains_key("x-forwarded-proto"));
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The compiled, immutable configuration the request path reads (layer c): routers built,
+//! regexes compiled, services resolved to `Arc`s. Built off the request path, swapped whole.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use banyan_model::net::{Cidr, parse_endpoint_url};
+use banyan_model::{Config, Diagnostic, Diagnostics, Document, HostRewrite};
+use banyan_router::{CompiledRoutes, Rewrite};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+
+use crate::sanitize::HeaderPolicy;
+use crate::upstream::{ClientRegistry, Endpoint, Service, ServiceRef, TransportKey};
+
+/// Where a route sends its requests.
+pub enum Target {
+    Service(ServiceRef),
+    Respond {
+        status: StatusCode,
+        body: Bytes,
+        content_type: HeaderValue,
+    },
+}
+
+/// Everything the request path needs of one route, indexed like `config.routes`.
+pub struct RouteInfo {
+    pub name: String,
+    pub target: Target,
+    pub rewrite: Option<Rewrite>,
+    pub host: HostRewrite,
+    pub timeout: Duration,
+    pub max_body: u64,
+    pub max_header_bytes: u64,
+}
+
+/// Client-side limits, from `server:`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_uri: u64,
+    pub max_headers: usize,
+    pub max_header_bytes: u64,
+}
+
+pub struct Snapshot {
+    pub revision: u64,
+    pub config: Arc<Config>,
+    pub routes: CompiledRoutes,
+    pub route_info: Vec<RouteInfo>,
+    pub policy: HeaderPolicy,
+    pub limits: Limits,
+}
+
+impl Snapshot {
+    /// Compiles a config that parsed; every error is returned, located through `doc`.
+    pub fn compile(
+        config: Config,
+        doc: &Document,
+        clients: &ClientRegistry,
+        revision: u64,
+    ) -> Result<Snapshot, Diagnostics> {
+        let routes = banyan_router::compile(&config).map_err(|errs| {
+            let mut d = Diagnostics(errs.into_iter().map(|e| doc.resolve(e)).collect());
+            d.sort();
+            d
+        })?;
+        let server = &config.server;
+        let services: Vec<ServiceRef> = config
+            .services
+            .iter()
+            .map(|s| {
+                let transport = TransportKey {
+                    protocol: s.protocol,
+                    connect_timeout: s
+                        .timeouts
+                        .connect
+                        .map_or(Duration::from_secs(1), |d| d.get()),
+                    idle_timeout: s.timeouts.idle.map_or(Duration::from_secs(90), |d| d.get()),
+                    max_idle: s.max_idle_per_endpoint,
+                };
+                let endpoints = s
+                    .endpoints
+                    .iter()
+                    .filter_map(|e| {
+                        let u = parse_endpoint_url(&e.url).ok()?;
+                        Some((
+                            Endpoint {
+                                origin: format!("http://{}", u.authority),
+                                authority: u.authority,
+                                base_path: u.base_path,
+                            },
+                            e.weight,
+                        ))
+                    })
+                    .collect();
+                let client = clients.get(&transport);
+                let timeout = s.timeouts.request.unwrap_or(server.request_timeout).get();
+                Arc::new(Service::new(
+                    s.name.clone(),
+                    endpoints,
+                    client,
+                    transport,
+                    timeout,
+                ))
+            })
+            .collect();
+        let mut route_info = Vec::with_capacity(config.routes.len());
+        for (i, r) in config.routes.iter().enumerate() {
+            let target = match (&r.service, &r.respond) {
+                (Some(name), _) => {
+                    let svc = services.iter().find(|s| &s.name == name).ok_or_else(|| {
+                        Diagnostics::from(doc.resolve(Diagnostic::new(
+                            format!("routes[{i}].service"),
+                            format!("no service is named `{name}`"),
+                        )))
+                    })?;
+                    Target::Service(svc.clone())
+                }
+                (None, Some(resp)) => Target::Respond {
+                    status: StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK),
+                    body: Bytes::from(resp.body.clone()),
+                    content_type: HeaderValue::from_str(&resp.content_type).map_err(|_| {
+                        Diagnostics::from(doc.resolve(Diagnostic::new(
+                            format!("routes[{i}].respond.content_type"),
+                            "not a valid header value",
+                        )))
+                    })?,
+                },
+                (None, None) => unreachable_target(i, doc)?,
+            };
+            let timeout = match (&r.timeout, &target) {
+                (Some(t), _) => t.get(),
+                (None, Target::Service(s)) => s.request_timeout,
+                (None, _) => server.request_timeout.get(),
+            };
+            route_info.push(RouteInfo {
+                name: r.name.clone(),
+                target,
+                rewrite: routes.rewrites[i].clone(),
+                host: r
+                    .rewrite
+                    .as_ref()
+                    .and_then(|rw| rw.host)
+                    .unwrap_or_default(),
+                timeout,
+                max_body: r.max_body_bytes.unwrap_or(server.max_body_bytes).get(),
+                max_header_bytes: r.max_header_bytes.unwrap_or(server.max_header_bytes).get(),
+            });
+        }
+        let policy = HeaderPolicy {
+            identity_prefix: server.identity_header_prefix.clone(),
+            trusted_proxies: server
+                .trusted_proxies
+                .iter()
+                .filter_map(|c| c.parse::<Cidr>().ok())
+                .collect(),
+        };
+        let limits = Limits {
+            max_uri: server.max_uri_bytes.get(),
+            max_headers: server.max_headers,
+            max_header_bytes: server.max_header_bytes.get(),
+        };
+        Ok(Snapshot {
+            revision,
+            config: Arc::new(config),
+            routes,
+            route_info,
+            policy,
+            limits,
+        })
+    }
+
+    /// The transport settings of every service, to prune pools nobody uses after a swap.
+    pub fn transports(&self) -> Vec<TransportKey> {
+        self.route_info
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Service(s) => Some(s.transport.clone()),
+                Target::Respond { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Parses and compiles config text: what `banyan validate` and every reload run.
+    pub fn from_yaml(
+        src: &str,
+        clients: &ClientRegistry,
+        revision: u64,
+    ) -> Result<Snapshot, Diagnostics> {
+        let (config, doc) = banyan_model::parse(src)?;
+        Snapshot::compile(config, &doc, clients, revision)
+    }
+}
+
+fn unreachable_target<T>(i: usize, doc: &Document) -> Result<T, Diagnostics> {
+    Err(Diagnostics::from(doc.resolve(Diagnostic::new(
+        format!("routes[{i}]"),
+        "a route needs a `service` or a `respond`",
+    ))))
+}
