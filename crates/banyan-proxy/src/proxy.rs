@@ -69,8 +69,15 @@ impl Gateway {
     }
 }
 
+/// The request's host: as the client sent it (for `X-Forwarded-Host`) and normalised (for
+/// routing).
+struct Host {
+    sent: String,
+    normal: String,
+}
+
 /// Checks the request line and head before anything looks at the route.
-fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<String, GatewayError> {
+fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Host, GatewayError> {
     let bad = |m: &str| Err(GatewayError::BadRequest(m.to_string()));
     if req.method() == Method::CONNECT {
         return bad("CONNECT is not supported: the gateway does not open tunnels");
@@ -134,10 +141,17 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<String, Gatewa
         return bad("unsupported scheme in the request target");
     }
     if raw_host.is_empty() {
-        return Ok(String::new());
+        return Ok(Host {
+            sent: String::new(),
+            normal: String::new(),
+        });
     }
-    normalize_host(raw_host)
-        .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))
+    let normal = normalize_host(raw_host)
+        .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))?;
+    Ok(Host {
+        sent: raw_host.to_string(),
+        normal,
+    })
 }
 
 async fn forward(
@@ -167,7 +181,7 @@ async fn forward(
         })?;
     let view = RequestView {
         method: req.method(),
-        host: &host,
+        host: &host.normal,
         path: &path,
         query: req.uri().query(),
         headers: req.headers(),
@@ -247,7 +261,7 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let wants_trailers = snap.policy.clean_request(&mut parts.headers, trusted);
     snap.policy
-        .add_forwarding(&mut parts.headers, conn.peer, &host, trusted);
+        .add_forwarding(&mut parts.headers, conn.peer, &host.sent, trusted);
     if wants_trailers {
         parts
             .headers

@@ -1,0 +1,386 @@
+//! The end-to-end harness: a gateway on real sockets (in process, or the real binary), real
+//! backends on loopback, real HTTP/1.1 and HTTP/2 clients, and raw sockets for hostile bytes.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use banyan_proxy::{ClientRegistry, Gateway, Reloader, Server, Snapshot};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh scratch directory for one test.
+pub fn scratch_dir() -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("banyan-e2e-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A gateway served in this process on real sockets. The config must use port 0 for
+/// listeners; `addr(i)` gives the bound address of listener `i`.
+pub struct TestGateway {
+    pub addrs: Vec<SocketAddr>,
+    pub gateway: Arc<Gateway>,
+    pub reloader: Arc<Reloader>,
+    pub config_path: PathBuf,
+    server: Option<Server>,
+}
+
+impl TestGateway {
+    pub async fn start(yaml: &str) -> TestGateway {
+        let dir = scratch_dir();
+        let config_path = dir.join("banyan.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        let snap = match Snapshot::from_yaml(yaml, &ClientRegistry::default(), 1) {
+            Ok(s) => s,
+            Err(e) => panic!("test config is invalid:\n{e}"),
+        };
+        let gateway = Gateway::new(snap, ClientRegistry::default());
+        let server = Server::start(gateway.clone())
+            .await
+            .expect("gateway starts");
+        let reloader = Reloader::new(gateway.clone(), config_path.clone());
+        TestGateway {
+            addrs: server.addrs.clone(),
+            gateway,
+            reloader,
+            config_path,
+            server: Some(server),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    /// Writes a new config and reloads it, as SIGHUP or the admin API would.
+    pub async fn reload(&self, yaml: &str) -> Result<u64, banyan_model::Diagnostics> {
+        std::fs::write(&self.config_path, yaml).expect("write config");
+        self.reloader.reload().await
+    }
+
+    /// Drains with a deadline, as SIGTERM does. Returns whether every connection finished.
+    pub async fn shutdown(mut self, deadline: Duration) -> bool {
+        match self.server.take() {
+            Some(s) => s.shutdown(deadline).await,
+            None => true,
+        }
+    }
+}
+
+/// A minimal config: one listener on port 0, one service with these endpoints, one catch-all
+/// route to it. `extra` is appended to the route (e.g. `    timeout: 200ms\n`).
+pub fn proxy_config(endpoints: &[SocketAddr], extra_route: &str) -> String {
+    let eps: Vec<String> = endpoints
+        .iter()
+        .map(|a| format!("{{ url: \"http://{a}\" }}"))
+        .collect();
+    format!(
+        "listeners:\n  - {{ name: public, address: \"127.0.0.1:0\" }}\nadmin: {{ enabled: false }}\nservices:\n  - name: backend\n    endpoints: [{}]\nroutes:\n  - name: all\n    match: {{ path: \"/{{*rest}}\" }}\n    service: backend\n{extra_route}",
+        eps.join(", ")
+    )
+}
+
+/// What a backend saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub version: http::Version,
+    pub headers: http::HeaderMap,
+}
+
+type Handler = Arc<
+    dyn Fn(
+            Request<Incoming>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A real HTTP/1.1 + HTTP/2 server on loopback that records every request it gets.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Backend {
+    /// Serves `handler` for every request.
+    pub async fn start<F, Fut>(handler: F) -> Backend
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |r| Box::pin(handler(r)));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind backend");
+        let addr = listener.local_addr().expect("addr");
+        let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+        let seen2 = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = handler.clone();
+                let seen = seen2.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        seen.lock().expect("lock").push(Seen {
+                            method: req.method().to_string(),
+                            uri: req.uri().to_string(),
+                            version: req.version(),
+                            headers: req.headers().clone(),
+                        });
+                        let fut = handler(req);
+                        async move { Ok::<_, Infallible>(fut.await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Backend { addr, seen, task }
+    }
+
+    /// Answers 200 with a JSON echo of what it received: method, uri, headers.
+    pub async fn echo() -> Backend {
+        Backend::start(|req: Request<Incoming>| async move {
+            let headers: serde_json::Map<String, serde_json::Value> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        serde_json::Value::String(v.to_str().unwrap_or("").to_string()),
+                    )
+                })
+                .collect();
+            let body = serde_json::json!({
+                "method": req.method().as_str(),
+                "uri": req.uri().to_string(),
+                "headers": headers,
+            });
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(full(body.to_string()))
+                .expect("response")
+        })
+        .await
+    }
+
+    pub fn hits(&self) -> usize {
+        self.seen.lock().expect("lock").len()
+    }
+
+    pub fn last(&self) -> Option<Seen> {
+        self.seen.lock().expect("lock").last().cloned()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A pooled HTTP/1.1 client.
+pub fn h1_client() -> Client<HttpConnector, Body> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// An HTTP/2 cleartext (prior knowledge) client.
+pub fn h2_client() -> Client<HttpConnector, Body> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// Sends a request and reads the whole response.
+pub async fn send(
+    client: &Client<HttpConnector, Body>,
+    req: Request<Body>,
+) -> (http::response::Parts, Bytes) {
+    let resp = client.request(req).await.expect("request");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (parts, body)
+}
+
+/// GET `url` over HTTP/1.1; returns status, headers and body.
+pub async fn get(url: &str) -> (http::response::Parts, Bytes) {
+    let req = Request::get(url).body(empty()).expect("request");
+    send(&h1_client(), req).await
+}
+
+/// Parses a problem+json body and checks its shape.
+pub fn problem(parts: &http::response::Parts, body: &[u8]) -> serde_json::Value {
+    assert_eq!(
+        parts.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/problem+json"[..]),
+        "not a problem document: {parts:?}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(body).expect("problem json");
+    for field in ["type", "title", "status", "detail", "request_id"] {
+        assert!(v.get(field).is_some(), "problem without `{field}`: {v}");
+    }
+    assert_eq!(v["status"].as_u64(), Some(u64::from(parts.status.as_u16())));
+    v
+}
+
+/// Sends raw bytes on a fresh connection, then reads until the server closes or `wait` passes
+/// without data. Returns everything the server sent.
+pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    read_until_quiet(&mut s, wait).await
+}
+
+/// Reads until EOF, or until `wait` passes with nothing new.
+pub async fn read_until_quiet(s: &mut TcpStream, wait: Duration) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// True when the server closed the connection (EOF or reset) within `within`.
+pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The status code of each HTTP/1.1 response in `text`, in order.
+pub fn statuses(text: &str) -> Vec<u16> {
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
+        .collect()
+}
+
+/// The real `banyan` binary, started on a config file; killed on drop if still running.
+pub struct BinaryGateway {
+    pub child: Child,
+    pub config_path: PathBuf,
+}
+
+impl BinaryGateway {
+    /// Starts `banyan run -c` on `yaml`, and waits until `ready_addr` accepts connections.
+    pub async fn start(yaml: &str, ready_addr: SocketAddr) -> BinaryGateway {
+        let dir = scratch_dir();
+        let config_path = dir.join("banyan.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_banyan"))
+            .args(["run", "-c"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start banyan");
+        for _ in 0..200 {
+            if TcpStream::connect(ready_addr).await.is_ok() {
+                return BinaryGateway { child, config_path };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("banyan did not start listening on {ready_addr}");
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Peak resident memory (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits for the process to exit (up to `within`) and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for BinaryGateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A free loopback port (bound, then released) for the binary tests, which need to know the
+/// address before the process starts.
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: real sockets, real backends, real clients. One test binary, one module
+//! per behaviour, so that the suite links once.
+
+mod harness;
+
+mod proxying;

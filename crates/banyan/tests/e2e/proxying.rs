@@ -1,0 +1,157 @@
+//! Plain proxying over HTTP/1.1 and HTTP/2: routing, rewrites, the upstream Host, request ids,
+//! and the problem documents the gateway answers with.
+
+use http::{Method, Request, StatusCode, Version};
+
+use crate::harness::*;
+
+fn config(backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - name: billing
+    endpoints: [{{ url: "http://{backend}" }}]
+routes:
+  - name: invoice
+    match: {{ host: api.example.com, methods: [GET], path: "/v2/invoices/{{id}}" }}
+    service: billing
+    rewrite: {{ path: "/invoices/{{id}}" }}
+  - name: invoice-any-host
+    match: {{ methods: [GET], path: "/v2/invoices/{{id}}" }}
+    service: billing
+    rewrite: {{ path: "/other/{{id}}", host: client }}
+  - name: static
+    match: {{ path: "/static/{{*rest}}" }}
+    service: billing
+    rewrite: {{ strip_prefix: /static }}
+  - name: hello
+    match: {{ path: /hello }}
+    respond: {{ status: 201, body: "hi", content_type: text/plain }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn routes_rewrites_and_sets_upstream_host_over_http1() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let req = Request::get(gw.url("/v2/invoices/42?x=1"))
+        .header("host", "API.example.com")
+        .body(empty())
+        .unwrap();
+    let (parts, _) = send(&h1_client(), req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let seen = backend.last().expect("backend hit");
+    assert_eq!(seen.uri, "/invoices/42?x=1");
+    assert_eq!(
+        seen.headers["host"],
+        backend.addr.to_string().as_str(),
+        "upstream Host by default"
+    );
+    assert!(seen.headers.contains_key("x-request-id"));
+    assert_eq!(seen.headers["x-forwarded-host"], "API.example.com");
+    assert_eq!(parts.headers["x-request-id"], seen.headers["x-request-id"]);
+}
+
+#[tokio::test]
+async fn exact_host_beats_any_host_and_client_host_is_kept_when_asked() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let req = Request::get(gw.url("/v2/invoices/7"))
+        .header("host", "other.example.org")
+        .body(empty())
+        .unwrap();
+    let (parts, _) = send(&h1_client(), req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let seen = backend.last().unwrap();
+    assert_eq!(seen.uri, "/other/7");
+    assert_eq!(seen.headers["host"], "other.example.org");
+}
+
+#[tokio::test]
+async fn http2_clients_are_served_on_the_same_port() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let req = Request::get(format!(
+        "http://api.example.com:{}/static/css/site.css",
+        gw.addr().port()
+    ))
+    .version(Version::HTTP_2)
+    .body(empty())
+    .unwrap();
+    // Connect to the gateway's address while naming another authority.
+    let client = h2_client();
+    let req = {
+        let (mut p, b) = req.into_parts();
+        p.uri = gw.url("/static/css/site.css").parse().unwrap();
+        Request::from_parts(p, b)
+    };
+    let (parts, _) = send(&client, req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(parts.version, Version::HTTP_2);
+    assert_eq!(backend.last().unwrap().uri, "/css/site.css");
+    assert_eq!(
+        backend.last().unwrap().version,
+        Version::HTTP_11,
+        "upstream speaks HTTP/1.1 by default"
+    );
+}
+
+#[tokio::test]
+async fn direct_responses_need_no_upstream() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let (parts, body) = get(&gw.url("/hello")).await;
+    assert_eq!(parts.status, StatusCode::CREATED);
+    assert_eq!(&body[..], b"hi");
+    assert_eq!(backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_problem_and_wrong_methods_a_405_with_allow() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let (parts, body) = get(&gw.url("/nothing/here")).await;
+    assert_eq!(parts.status, StatusCode::NOT_FOUND);
+    let p = problem(&parts, &body);
+    assert_eq!(p["type"], "urn:banyan:problem:no-route");
+    assert_eq!(
+        p["request_id"],
+        parts.headers["x-request-id"].to_str().unwrap()
+    );
+
+    let req = Request::builder()
+        .method(Method::DELETE)
+        .uri(gw.url("/v2/invoices/1"))
+        .body(empty())
+        .unwrap();
+    let (parts, body) = send(&h1_client(), req).await;
+    assert_eq!(parts.status, StatusCode::METHOD_NOT_ALLOWED);
+    problem(&parts, &body);
+    assert_eq!(parts.headers["allow"], "GET, HEAD");
+    assert_eq!(backend.hits(), 0, "nothing reached the backend");
+}
+
+#[tokio::test]
+async fn a_well_formed_request_id_is_kept_and_a_bad_one_replaced() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&config(backend.addr)).await;
+    let req = Request::get(gw.url("/static/a"))
+        .header("x-request-id", "trace-123")
+        .body(empty())
+        .unwrap();
+    let (parts, _) = send(&h1_client(), req).await;
+    assert_eq!(parts.headers["x-request-id"], "trace-123");
+    assert_eq!(backend.last().unwrap().headers["x-request-id"], "trace-123");
+
+    let req = Request::get(gw.url("/static/a"))
+        .header("x-request-id", "no spaces allowed")
+        .body(empty())
+        .unwrap();
+    let (parts, _) = send(&h1_client(), req).await;
+    let id = parts.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert_eq!(backend.last().unwrap().headers["x-request-id"], id);
+}
