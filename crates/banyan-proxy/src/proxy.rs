@@ -16,16 +16,25 @@ use hyper::body::Incoming;
 
 use crate::body::{BodyTooLarge, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
-use crate::sanitize::{X_REQUEST_ID, clean_response, request_id};
+use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
 use crate::upstream::ClientRegistry;
 
 /// Per connection: who is on the other end and which listener they came through.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
-    pub peer: SocketAddr,
+    pub peer: PeerAddr,
     /// Index into `config.listeners` (listeners do not change on reload).
     pub listener: usize,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, listener: usize) -> Self {
+        Self {
+            peer: PeerAddr::new(peer),
+            listener,
+        }
+    }
 }
 
 /// The gateway's shared state: the current snapshot and what outlives snapshots.
@@ -72,7 +81,7 @@ impl Gateway {
 /// The request's host: as the client sent it (for `X-Forwarded-Host`) and normalised (for
 /// routing).
 struct Host {
-    sent: String,
+    sent: Option<HeaderValue>,
     normal: String,
 }
 
@@ -142,16 +151,17 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Host, GatewayE
     }
     if raw_host.is_empty() {
         return Ok(Host {
-            sent: String::new(),
+            sent: None,
             normal: String::new(),
         });
     }
     let normal = normalize_host(raw_host)
         .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))?;
-    Ok(Host {
-        sent: raw_host.to_string(),
-        normal,
-    })
+    let sent = match host_header {
+        Some(_) => headers.get(HOST).cloned(),
+        None => HeaderValue::from_str(raw_host).ok(),
+    };
+    Ok(Host { sent, normal })
 }
 
 async fn forward(
@@ -257,11 +267,11 @@ async fn forward(
         &captures,
         req.uri().query(),
     )?;
-    let trusted = snap.policy.is_trusted(conn.peer.ip());
+    let trusted = snap.policy.is_trusted(conn.peer.ip);
     let (mut parts, body) = req.into_parts();
     let wants_trailers = snap.policy.clean_request(&mut parts.headers, trusted);
     snap.policy
-        .add_forwarding(&mut parts.headers, conn.peer, &host.sent, trusted);
+        .add_forwarding(&mut parts.headers, &conn.peer, host.sent.as_ref(), trusted);
     if wants_trailers {
         parts
             .headers
@@ -270,7 +280,7 @@ async fn forward(
     parts.headers.insert(X_REQUEST_ID.clone(), id.clone());
     match route.host {
         HostRewrite::Upstream => {
-            parts.headers.remove(HOST);
+            parts.headers.insert(HOST, endpoint.host.clone());
         }
         HostRewrite::Client => {
             if !parts.headers.contains_key(HOST)

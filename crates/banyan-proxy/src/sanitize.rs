@@ -121,41 +121,81 @@ impl HeaderPolicy {
 
     /// Adds `X-Forwarded-For/Proto/Host` and `Forwarded`. From a trusted peer, existing values
     /// are extended; otherwise they were removed by [`Self::clean_request`] and are set anew.
+    /// `host` is the Host as the client sent it.
     pub fn add_forwarding(
         &self,
         headers: &mut HeaderMap,
-        peer: SocketAddr,
-        host: &str,
+        peer: &PeerAddr,
+        host: Option<&HeaderValue>,
         trusted: bool,
     ) {
-        let ip = peer.ip().to_canonical();
-        let ip_s = ip.to_string();
-        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) if trusted && !prev.is_empty() => format!("{prev}, {ip_s}"),
-            _ => ip_s.clone(),
-        };
-        set(headers, &X_FORWARDED_FOR, &xff);
+        match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) if trusted && !prev.is_empty() => {
+                set(headers, &X_FORWARDED_FOR, &format!("{prev}, {}", peer.ip))
+            }
+            _ => {
+                headers.insert(X_FORWARDED_FOR.clone(), peer.header.clone());
+            }
+        }
         if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
             headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
         }
-        if !(trusted && headers.contains_key(&X_FORWARDED_HOST)) && !host.is_empty() {
-            set(headers, &X_FORWARDED_HOST, host);
+        if let Some(h) = host
+            && !(trusted && headers.contains_key(&X_FORWARDED_HOST))
+        {
+            headers.insert(X_FORWARDED_HOST.clone(), h.clone());
         }
-        let node = if ip.is_ipv6() {
-            format!("\"[{ip_s}]\"")
-        } else {
-            ip_s
-        };
-        let mut elem = format!("for={node};proto=http");
+        let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
+        let mut elem = String::with_capacity(peer.node.len() + host.len() + 32);
+        if trusted
+            && let Some(prev) = headers
+                .get(&FORWARDED)
+                .and_then(|v| v.to_str().ok())
+                .filter(|p| !p.is_empty())
+        {
+            elem.push_str(prev);
+            elem.push_str(", ");
+        }
+        elem.push_str("for=");
+        elem.push_str(&peer.node);
+        elem.push_str(";proto=http");
         if !host.is_empty() {
             elem.push_str(";host=");
             elem.push_str(host);
         }
-        let fwd = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
-            Some(prev) if trusted && !prev.is_empty() => format!("{prev}, {elem}"),
-            _ => elem,
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(elem)) {
+            headers.insert(FORWARDED.clone(), v);
+        }
+    }
+}
+
+/// A client address, formatted once per connection for the forwarding headers.
+#[derive(Debug, Clone)]
+pub struct PeerAddr {
+    pub addr: SocketAddr,
+    pub ip: IpAddr,
+    /// The address as an `X-Forwarded-For` value.
+    pub header: HeaderValue,
+    /// The address as a `Forwarded` node (`192.0.2.1`, `"[2001:db8::1]"`).
+    pub node: String,
+}
+
+impl PeerAddr {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = addr.ip().to_canonical();
+        let s = ip.to_string();
+        let node = if ip.is_ipv6() {
+            format!("\"[{s}]\"")
+        } else {
+            s.clone()
         };
-        set(headers, &FORWARDED, &fwd);
+        Self {
+            addr,
+            ip,
+            header: HeaderValue::from_str(&s)
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            node,
+        }
     }
 }
 
@@ -166,29 +206,31 @@ fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
 }
 
 /// Removes hop-by-hop headers (and those the upstream's `Connection` names) from a response.
+/// One pass over the names: most responses have none of them.
 pub fn clean_response(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .flat_map(|v| {
-                v.to_str()
-                    .unwrap_or("")
-                    .split(',')
-                    .map(|t| t.trim().to_ascii_lowercase())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|t| !t.is_empty() && !PROTECTED.contains(&t.as_str()) && t != "content-type")
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if n != "trailer" && HOP_BY_HOP.contains(&n) {
+            doomed.push(name.clone());
         }
     }
-    for h in HOP_BY_HOP {
-        if *h != "trailer" {
-            headers.remove(*h);
+    if doomed.is_empty() {
+        return;
+    }
+    for v in headers.get_all(CONNECTION) {
+        for t in v.to_str().unwrap_or("").split(',') {
+            let t = t.trim().to_ascii_lowercase();
+            if t.is_empty() || PROTECTED.contains(&t.as_str()) || t == "content-type" {
+                continue;
+            }
+            if let Ok(n) = HeaderName::from_bytes(t.as_bytes()) {
+                doomed.push(n);
+            }
         }
+    }
+    for n in doomed {
+        headers.remove(n);
     }
 }
 
@@ -296,10 +338,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         p.clean_request(&mut h, false);
+        let host = HeaderValue::from_static("api.example.com");
         p.add_forwarding(
             &mut h,
-            "192.0.2.1:5000".parse().unwrap(),
-            "api.example.com",
+            &PeerAddr::new("192.0.2.1:5000".parse().unwrap()),
+            Some(&host),
             false,
         );
         assert_eq!(h["x-forwarded-for"], "192.0.2.1");
@@ -311,7 +354,12 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         p.clean_request(&mut h, true);
-        p.add_forwarding(&mut h, "10.1.1.1:5000".parse().unwrap(), "a", true);
+        p.add_forwarding(
+            &mut h,
+            &PeerAddr::new("10.1.1.1:5000".parse().unwrap()),
+            None,
+            true,
+        );
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.1.1");
         assert_eq!(h["x-forwarded-proto"], "https");
     }
@@ -342,7 +390,7 @@ mod tests {
             }
             h.append(CONNECTION, HeaderValue::from_static("x-banyan-a, host"));
             p.clean_request(&mut h, trusted);
-            p.add_forwarding(&mut h, "192.0.2.9:1".parse().unwrap(), "h", trusted);
+            p.add_forwarding(&mut h, &PeerAddr::new("192.0.2.9:1".parse().unwrap()), Some(&HeaderValue::from_static("h")), trusted);
             for k in h.keys() {
                 prop_assert!(!starts_with_name(k.as_str(), "x-banyan-"), "{} survived", k);
                 prop_assert!(!HOP_BY_HOP.contains(&k.as_str()), "{} survived", k);

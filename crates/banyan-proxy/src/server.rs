@@ -163,10 +163,7 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptCtx, mut stop: watch::Rec
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let conn = ConnInfo {
-                    peer,
-                    listener: ctx.index,
-                };
+                let conn = ConnInfo::new(peer, ctx.index);
                 tokio::spawn(serve_connection(
                     stream,
                     conn,
@@ -199,14 +196,18 @@ async fn serve_connection(
         inner: stream,
         activity: activity.clone(),
     });
-    let flights = in_flight.clone();
+    let peer = info.peer.addr;
+    let state = Arc::new(ConnState {
+        gateway,
+        info,
+        in_flight: in_flight.clone(),
+    });
     let svc = service_fn(move |req| {
-        let gateway = gateway.clone();
-        let flights = flights.clone();
+        let state = state.clone();
         async move {
-            flights.fetch_add(1, Ordering::Relaxed);
-            let resp = gateway.handle(&info, req).await;
-            flights.fetch_sub(1, Ordering::Relaxed);
+            state.in_flight.fetch_add(1, Ordering::Relaxed);
+            let resp = state.gateway.handle(&state.info, req).await;
+            state.in_flight.fetch_sub(1, Ordering::Relaxed);
             Ok::<_, Infallible>(resp)
         }
     });
@@ -218,20 +219,27 @@ async fn serve_connection(
         tokio::select! {
             r = &mut conn => {
                 if let Err(e) = r {
-                    tracing::debug!(peer = %info.peer, error = %e, "connection ended with an error");
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
             _ = tokio::time::sleep(idle) => {
                 let now = activity.load(Ordering::Relaxed);
                 if now == seen && in_flight.load(Ordering::Relaxed) == 0 {
-                    tracing::debug!(peer = %info.peer, "closing idle connection");
+                    tracing::debug!(%peer, "closing idle connection");
                     return;
                 }
                 seen = now;
             }
         }
     }
+}
+
+/// What every request on one connection shares.
+struct ConnState {
+    gateway: Arc<Gateway>,
+    info: ConnInfo,
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// A socket that counts reads and writes, so that the watchdog can tell an idle connection.

@@ -86,6 +86,10 @@ impl Snapshot {
                         Some((
                             Endpoint {
                                 origin: format!("http://{}", u.authority),
+                                host: HeaderValue::from_str(
+                                    u.authority.strip_suffix(":80").unwrap_or(&u.authority),
+                                )
+                                .ok()?,
                                 authority: u.authority,
                                 base_path: u.base_path,
                             },

@@ -13,7 +13,7 @@ pub mod table;
 pub use compile::{CompiledRoutes, Rewrite, compile};
 pub use path::{PathError, normalize};
 pub use pattern::{HostPattern, PathPattern};
-pub use table::{Captures, Explanation, Outcome, Reason, RequestView, Route, Router};
+pub use table::{Captures, Explanation, Outcome, Reason, RequestView, Route, Router, Spans};
 
 /// Lower-cases a request host and removes its port and a trailing dot, the form routes are
 /// matched against. Returns `None` for a host that is not a valid name or address.

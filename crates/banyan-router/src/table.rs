@@ -83,14 +83,83 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// Byte ranges in a path, kept inline up to a handful so that a lookup does not allocate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spans {
+    inline: [(u32, u32); 8],
+    len: usize,
+    spill: Vec<(u32, u32)>,
+}
+
+impl Spans {
+    pub fn push(&mut self, span: (u32, u32)) {
+        if self.len < self.inline.len() && self.spill.is_empty() {
+            self.inline[self.len] = span;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spill.push(span);
+        }
+        self.len += 1;
+    }
+
+    pub fn pop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.len -= 1;
+        if !self.spill.is_empty() {
+            self.spill.pop();
+        }
+    }
+
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl FromIterator<(u32, u32)> for Spans {
+    fn from_iter<I: IntoIterator<Item = (u32, u32)>>(iter: I) -> Self {
+        let mut s = Spans::default();
+        for x in iter {
+            s.push(x);
+        }
+        s
+    }
+}
+
 /// Byte ranges of a route's captures in the request path, in the order of
 /// [`PathPattern::captures`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Captures(pub Vec<(u32, u32)>);
+pub struct Captures(pub Spans);
 
 impl Captures {
     pub fn get<'p>(&self, path: &'p str, i: usize) -> Option<&'p str> {
-        self.0.get(i).map(|&(s, e)| &path[s as usize..e as usize])
+        self.0
+            .as_slice()
+            .get(i)
+            .map(|&(s, e)| &path[s as usize..e as usize])
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -186,8 +255,8 @@ pub struct Router {
 /// Per-lookup scratch: segment spans and the capture stack.
 struct Walk<'a> {
     req: &'a RequestView<'a>,
-    segs: Vec<(u32, u32)>,
-    caps: Vec<(u32, u32)>,
+    segs: Spans,
+    caps: Spans,
     allow: Vec<Method>,
 }
 
@@ -233,7 +302,7 @@ impl Router {
 
     /// Finds the route for a request: one walk per host tier, most specific first.
     pub fn lookup(&self, req: &RequestView<'_>) -> Outcome {
-        let mut segs = Vec::with_capacity(8);
+        let mut segs = Spans::default();
         let base = req.path.as_ptr() as usize;
         for s in crate::path::segments(req.path) {
             let start = (s.as_ptr() as usize - base) as u32;
@@ -242,7 +311,7 @@ impl Router {
         let mut w = Walk {
             req,
             segs,
-            caps: Vec::with_capacity(4),
+            caps: Spans::default(),
             allow: Vec::new(),
         };
         let wildcard_key = req.host.split_once('.').map(|(_, rest)| rest);
@@ -267,7 +336,7 @@ impl Router {
     }
 
     fn walk(&self, node: &Node, depth: usize, w: &mut Walk<'_>) -> Option<usize> {
-        if let Some(&(s, e)) = w.segs.get(depth) {
+        if let Some(&(s, e)) = w.segs.as_slice().get(depth) {
             let seg = &w.req.path[s as usize..e as usize];
             if let Some(child) = node.child(seg)
                 && let Some(id) = self.walk(child, depth + 1, w)
@@ -285,7 +354,7 @@ impl Router {
             return Some(id);
         }
         if !node.tail.is_empty() {
-            let span = match w.segs.get(depth) {
+            let span = match w.segs.as_slice().get(depth) {
                 Some(&(s, _)) => (s, w.req.path.len() as u32),
                 None => (w.req.path.len() as u32, w.req.path.len() as u32),
             };
@@ -361,7 +430,7 @@ pub fn check(r: &Route, req: &RequestView<'_>) -> Result<Captures, Reason> {
 fn match_path(p: &PathPattern, path: &str) -> Option<Captures> {
     let base = path.as_ptr() as usize;
     let segs: Vec<&str> = crate::path::segments(path).collect();
-    let mut caps = Vec::new();
+    let mut caps = Spans::default();
     for (i, s) in p.segs.iter().enumerate() {
         match s {
             Seg::Tail(_) => {
