@@ -211,22 +211,23 @@ async fn serve_connection(
             Ok::<_, Infallible>(resp)
         }
     });
-    let conn = builder.serve_connection(io, svc).into_owned();
-    let conn = watcher.watch(conn);
-    tokio::pin!(conn);
+    let conn = watcher.watch(builder.serve_connection(io, svc).into_owned());
+    // The connection runs in its own task; this one only wakes once per idle period, so the
+    // watchdog costs nothing per request.
+    let mut task = tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
     let mut seen = 0;
     loop {
         tokio::select! {
-            r = &mut conn => {
-                if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
-            }
+            _ = &mut task => return,
             _ = tokio::time::sleep(idle) => {
                 let now = activity.load(Ordering::Relaxed);
                 if now == seen && in_flight.load(Ordering::Relaxed) == 0 {
                     tracing::debug!(%peer, "closing idle connection");
+                    task.abort();
                     return;
                 }
                 seen = now;

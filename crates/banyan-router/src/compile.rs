@@ -280,11 +280,14 @@ impl Rewrite {
     }
 }
 
+/// Routes that could conflict: same host, literals in the same places, same priority.
+type GroupKey<'a> = (String, Vec<(u8, &'a str)>, u8, usize);
+
 /// Conflicts among the routes of one table: equal priority and an overlap.
 fn conflicts(routes: &[Route]) -> Vec<Diagnostic> {
     // Only routes with the same host, the same literals in the same places and the same
     // priority can conflict, so group by that and compare within groups.
-    let mut groups: HashMap<(String, Vec<(u8, &str)>, u8, usize), Vec<&Route>> = HashMap::new();
+    let mut groups: HashMap<GroupKey<'_>, Vec<&Route>> = HashMap::new();
     for r in routes {
         let shape = r
             .path

@@ -315,6 +315,8 @@ impl BinaryGateway {
         let dir = scratch_dir();
         let config_path = dir.join("banyan.yaml");
         std::fs::write(&config_path, yaml).expect("write config");
+        // Reaped in `Drop` (or by `wait_exit`).
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(env!("CARGO_BIN_EXE_banyan"))
             .args(["run", "-c"])
             .arg(&config_path)
