@@ -44,11 +44,22 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway serving `snapshot`. `clients` must be the registry the snapshot was compiled
+    /// with, or the first reload starts new pools instead of keeping the warm ones; prefer
+    /// [`Gateway::from_yaml`], which cannot get that wrong.
     pub fn new(snapshot: Snapshot, clients: ClientRegistry) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             clients,
         })
+    }
+
+    /// Compiles config text and builds a gateway around it, with one pool registry for this
+    /// snapshot and every later one.
+    pub fn from_yaml(src: &str) -> Result<Arc<Self>, banyan_model::Diagnostics> {
+        let clients = ClientRegistry::default();
+        let snapshot = Snapshot::from_yaml(src, &clients, 1)?;
+        Ok(Self::new(snapshot, clients))
     }
 
     /// The running snapshot. Requests load it once and keep it to their end, so a reload never

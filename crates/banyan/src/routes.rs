@@ -10,15 +10,19 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::cli::{Explain, ExplainArgs, RoutesArgs};
 
-/// Reads and compiles a config file, the way `run` and every reload do.
-pub fn load(path: &Path) -> Result<Snapshot, Diagnostics> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
+/// Reads a config file.
+pub fn read(path: &Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostics::from(banyan_model::Diagnostic::new(
             "",
             format!("cannot read {}: {e}", path.display()),
         ))
-    })?;
-    Snapshot::from_yaml(&src, &ClientRegistry::default(), 1)
+    })
+}
+
+/// Reads and compiles a config file as `run` and every reload do, for inspection only.
+pub fn load(path: &Path) -> Result<Snapshot, Diagnostics> {
+    Snapshot::from_yaml(&read(path)?, &ClientRegistry::default(), 1)
 }
 
 fn report(path: &Path, errors: &Diagnostics) -> ExitCode {

@@ -7,23 +7,25 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use banyan_proxy::admin::{self, AdminState};
-use banyan_proxy::{ClientRegistry, Gateway, Reloader, Server, Snapshot};
+use banyan_proxy::{Gateway, Reloader, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
-use crate::routes::load;
+use crate::routes::read;
 
 pub fn run(args: RunArgs) -> ExitCode {
     init_logging(&args.log_format);
-    let snap = match load(&args.config) {
-        Ok(s) => s,
+    let gateway = match read(&args.config).and_then(|src| Gateway::from_yaml(&src)) {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("{}: invalid configuration\n{e}", args.config.display());
             return ExitCode::from(1);
         }
     };
-    let workers = args.workers.or(snap.config.runtime.worker_threads);
+    let workers = args
+        .workers
+        .or(gateway.snapshot().config.runtime.worker_threads);
     let runtime = match workers {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -43,7 +45,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(snap, args.config, !args.no_watch)) {
+    match runtime.block_on(serve(gateway, args.config, !args.no_watch)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -66,10 +68,9 @@ fn init_logging(format: &str) {
     }
 }
 
-async fn serve(snap: Snapshot, path: PathBuf, watch: bool) -> anyhow::Result<()> {
-    let shutdown_timeout = snap.config.server.shutdown_timeout.get();
-    let admin_cfg = snap.config.admin.clone();
-    let gateway = Gateway::new(snap, ClientRegistry::default());
+async fn serve(gateway: Arc<Gateway>, path: PathBuf, watch: bool) -> anyhow::Result<()> {
+    let shutdown_timeout = gateway.snapshot().config.server.shutdown_timeout.get();
+    let admin_cfg = gateway.snapshot().config.admin.clone();
     let server = Server::start(gateway.clone()).await?;
     let reloader = Reloader::new(gateway.clone(), path.clone());
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use banyan_proxy::{ClientRegistry, Gateway, Reloader, Server, Snapshot};
+use banyan_proxy::{Gateway, Reloader, Server};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -58,11 +58,13 @@ impl TestGateway {
         let dir = scratch_dir();
         let config_path = dir.join("banyan.yaml");
         std::fs::write(&config_path, yaml).expect("write config");
-        let snap = match Snapshot::from_yaml(yaml, &ClientRegistry::default(), 1) {
-            Ok(s) => s,
-            Err(e) => panic!("test config is invalid:\n{e}"),
+        let gateway = match Gateway::from_yaml(yaml) {
+            Ok(g) => g,
+            Err(e) => panic!(
+                "test config is invalid:
+{e}"
+            ),
         };
-        let gateway = Gateway::new(snap, ClientRegistry::default());
         let server = Server::start(gateway.clone())
             .await
             .expect("gateway starts");
@@ -133,6 +135,8 @@ type Handler = Arc<
 pub struct Backend {
     pub addr: SocketAddr,
     pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -150,11 +154,14 @@ impl Backend {
         let addr = listener.local_addr().expect("addr");
         let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
         let seen2 = seen.clone();
+        let connections: Arc<AtomicUsize> = Arc::default();
+        let conns = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                conns.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
                 let seen = seen2.clone();
                 tokio::spawn(async move {
@@ -174,7 +181,12 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, seen, task }
+        Backend {
+            addr,
+            seen,
+            connections,
+            task,
+        }
     }
 
     /// Answers 200 with a JSON echo of what it received: method, uri, headers.

@@ -155,3 +155,46 @@ async fn a_well_formed_request_id_is_kept_and_a_bad_one_replaced() {
     assert_eq!(id.len(), 32);
     assert_eq!(backend.last().unwrap().headers["x-request-id"], id);
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_survive_a_reload() {
+    let backend = Backend::echo().await;
+    let yaml = config(backend.addr);
+    let gw = TestGateway::start(&yaml).await;
+    let client = h1_client();
+    for _ in 0..5 {
+        let (parts, _) = send(
+            &client,
+            Request::get(gw.url("/static/x")).body(empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(parts.status, StatusCode::OK);
+    }
+    assert_eq!(
+        backend
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one pooled upstream connection"
+    );
+
+    // A reload that changes a route but not the service keeps the warm pool.
+    let changed = yaml.replace("body: \"hi\"", "body: \"hello\"");
+    gw.reload(&changed).await.expect("reload");
+    let (_, body) = get(&gw.url("/hello")).await;
+    assert_eq!(&body[..], b"hello", "the new config serves");
+    for _ in 0..5 {
+        send(
+            &client,
+            Request::get(gw.url("/static/x")).body(empty()).unwrap(),
+        )
+        .await;
+    }
+    assert_eq!(
+        backend
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the pool survived the reload"
+    );
+}
