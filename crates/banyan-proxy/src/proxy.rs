@@ -89,15 +89,16 @@ impl Gateway {
     }
 }
 
-/// The request's host: as the client sent it (for `X-Forwarded-Host`) and normalised (for
-/// routing).
-struct Host {
+/// What the head checks learn: the host as the client sent it (for `X-Forwarded-Host`) and
+/// normalised (for routing), and the head's size (for per-route limits).
+struct Head {
     sent: Option<HeaderValue>,
     normal: String,
+    bytes: u64,
 }
 
 /// Checks the request line and head before anything looks at the route.
-fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Host, GatewayError> {
+fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Head, GatewayError> {
     let bad = |m: &str| Err(GatewayError::BadRequest(m.to_string()));
     if req.method() == Method::CONNECT {
         return bad("CONNECT is not supported: the gateway does not open tunnels");
@@ -161,9 +162,10 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Host, GatewayE
         return bad("unsupported scheme in the request target");
     }
     if raw_host.is_empty() {
-        return Ok(Host {
+        return Ok(Head {
             sent: None,
             normal: String::new(),
+            bytes: head_bytes,
         });
     }
     let normal = normalize_host(raw_host)
@@ -172,7 +174,11 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Host, GatewayE
         Some(_) => headers.get(HOST).cloned(),
         None => HeaderValue::from_str(raw_host).ok(),
     };
-    Ok(Host { sent, normal })
+    Ok(Head {
+        sent,
+        normal,
+        bytes: head_bytes,
+    })
 }
 
 async fn forward(
@@ -182,7 +188,7 @@ async fn forward(
     id: &HeaderValue,
 ) -> Result<Response<ProxyBody>, GatewayError> {
     // 1. Sanitize the head and find the canonical path.
-    let host = check_head(snap, &req)?;
+    let head = check_head(snap, &req)?;
     if req.uri().path() == "*" || !req.uri().path().starts_with('/') {
         return Err(GatewayError::BadRequest(
             "the request target must be an absolute path".into(),
@@ -202,7 +208,7 @@ async fn forward(
         })?;
     let view = RequestView {
         method: req.method(),
-        host: &host.normal,
+        host: &head.normal,
         path: &path,
         query: req.uri().query(),
         headers: req.headers(),
@@ -225,18 +231,11 @@ async fn forward(
     let route = &snap.route_info[route_id];
 
     // 3. Per-route limits. The head was read before the route was known; a route can only lower it.
-    if route.max_header_bytes < snap.limits.max_header_bytes {
-        let head: u64 = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
-            .sum();
-        if head > route.max_header_bytes {
-            return Err(GatewayError::HeadersTooLarge(format!(
-                "the request head is larger than {} bytes",
-                route.max_header_bytes
-            )));
-        }
+    if head.bytes > route.max_header_bytes {
+        return Err(GatewayError::HeadersTooLarge(format!(
+            "the request head is larger than {} bytes",
+            route.max_header_bytes
+        )));
     }
     let announced = req
         .headers()
@@ -282,7 +281,7 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let wants_trailers = snap.policy.clean_request(&mut parts.headers, trusted);
     snap.policy
-        .add_forwarding(&mut parts.headers, &conn.peer, host.sent.as_ref(), trusted);
+        .add_forwarding(&mut parts.headers, &conn.peer, head.sent.as_ref(), trusted);
     if wants_trailers {
         parts
             .headers

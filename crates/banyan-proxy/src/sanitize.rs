@@ -160,8 +160,16 @@ impl HeaderPolicy {
         elem.push_str(&peer.node);
         elem.push_str(";proto=http");
         if !host.is_empty() {
-            elem.push_str(";host=");
+            // RFC 7239: a value that is not a token (`host:8080`, `[::1]`) is quoted. Hosts
+            // were validated, so they hold no `"` or `\` to escape.
+            let token = host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            elem.push_str(if token { ";host=" } else { ";host=\"" });
             elem.push_str(host);
+            if !token {
+                elem.push('"');
+            }
         }
         if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(elem)) {
             headers.insert(FORWARDED.clone(), v);
