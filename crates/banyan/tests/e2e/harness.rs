@@ -398,3 +398,141 @@ pub fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
+
+/// A response or request body fed from a channel: each `send` becomes one frame, and the body
+/// ends when the sender is dropped. For tests that must see a body's first bytes arrive before
+/// its end exists.
+pub fn channel_body() -> (tokio::sync::mpsc::Sender<Bytes>, Body) {
+    struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+    impl hyper::body::Body for ChannelBody {
+        type Data = Bytes;
+        type Error = Box<dyn std::error::Error + Send + Sync>;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            self.get_mut()
+                .0
+                .poll_recv(cx)
+                .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    (tx, ChannelBody(rx).boxed())
+}
+
+/// A gate that held requests wait on until the test opens it; opening is permanent.
+#[derive(Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub async fn passed(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+impl Backend {
+    /// Answers 200 with `body`, but only once `gate` opens: a slow upstream the test controls.
+    pub async fn held(gate: Gate, body: &'static str) -> Backend {
+        Backend::start(move |_req| {
+            let gate = gate.clone();
+            async move {
+                gate.passed().await;
+                Response::new(full(body))
+            }
+        })
+        .await
+    }
+
+    /// Answers 200 with `body`, always.
+    pub async fn fixed(body: &'static str) -> Backend {
+        Backend::start(move |_req| async move { Response::new(full(body)) }).await
+    }
+
+    /// Waits (a bounded number of polls) until the backend has seen `n` requests.
+    pub async fn wait_hits(&self, n: usize) {
+        for _ in 0..400 {
+            if self.hits() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the backend saw {} requests, not {n}", self.hits());
+    }
+}
+
+impl BinaryGateway {
+    /// As [`BinaryGateway::start`], with more flags for `banyan run` (e.g. `--no-watch`).
+    pub async fn start_with(yaml: &str, ready_addr: SocketAddr, args: &[&str]) -> BinaryGateway {
+        let dir = scratch_dir();
+        let config_path = dir.join("banyan.yaml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_banyan"))
+            .args(["run", "-c"])
+            .arg(&config_path)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start banyan");
+        let mut gw = BinaryGateway { child, config_path };
+        for _ in 0..200 {
+            if TcpStream::connect(ready_addr).await.is_ok() {
+                return gw;
+            }
+            if let Ok(Some(status)) = gw.child.try_wait() {
+                panic!("banyan exited with {status} before listening on {ready_addr}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let _ = gw.child.kill();
+        panic!("banyan did not start listening on {ready_addr}");
+    }
+
+    /// Replaces the config file the way editors and `kubectl` do: write aside, then rename.
+    pub fn replace_config(&self, yaml: &str) {
+        let tmp = self.config_path.with_extension("yaml.tmp");
+        std::fs::write(&tmp, yaml).expect("write config");
+        std::fs::rename(&tmp, &self.config_path).expect("rename config");
+    }
+}
+
+/// Polls (a bounded number of times) until `addr` refuses connections; false if it never does.
+pub async fn refused_soon(addr: SocketAddr) -> bool {
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// GETs `url` until the body equals `want`, a bounded number of times; returns the last body.
+pub async fn poll_body(url: &str, want: &str) -> String {
+    let client = h1_client();
+    let mut last = String::new();
+    for _ in 0..200 {
+        let req = Request::get(url).body(empty()).expect("request");
+        if let Ok(resp) = client.request(req).await
+            && let Ok(body) = resp.into_body().collect().await
+        {
+            last = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+            if last == want {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    last
+}
