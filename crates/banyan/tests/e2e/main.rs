@@ -5,3 +5,5 @@ mod harness;
 
 mod proxying;
 mod streaming;
+mod upstream_errors;
+mod upstream_http2;

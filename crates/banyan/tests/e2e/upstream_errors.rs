@@ -1,0 +1,130 @@
+//! What the client gets when the upstream cannot give an answer: a problem document with the
+//! status and type that say why (502 unreachable or broken, 503 nothing to send to, 504 too
+//! slow); and how requests are spread over endpoints.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::harness::*;
+
+async fn problem_for(gw: &TestGateway, path: &str) -> (StatusCode, String) {
+    let (parts, body) = tokio::time::timeout(Duration::from_secs(20), get(&gw.url(path)))
+        .await
+        .expect("the gateway answers");
+    let p = problem(&parts, &body);
+    (
+        parts.status,
+        p["type"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_502() {
+    // Bound, then released: nothing listens there.
+    let nobody = free_port();
+    let gw = TestGateway::start(&proxy_config(&[nobody], "")).await;
+    assert_eq!(
+        problem_for(&gw, "/x").await,
+        (
+            StatusCode::BAD_GATEWAY,
+            "urn:banyan:problem:upstream-connect".into()
+        )
+    );
+}
+
+/// A backend that reads a request, answers half a status line, then closes: with a reset
+/// (`reset`) or an orderly close.
+async fn breaks_mid_headers(reset: bool) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").await;
+            if reset {
+                // A zero linger turns the close into a RST; it never blocks, which is what the
+                // deprecation warns about.
+                #[allow(deprecated)]
+                let _ = s.set_linger(Some(Duration::ZERO));
+            }
+            drop(s);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn an_upstream_that_breaks_off_mid_headers_is_a_502() {
+    for reset in [true, false] {
+        let (addr, task) = breaks_mid_headers(reset).await;
+        let gw = TestGateway::start(&proxy_config(&[addr], "")).await;
+        assert_eq!(
+            problem_for(&gw, "/x").await,
+            (
+                StatusCode::BAD_GATEWAY,
+                "urn:banyan:problem:upstream-reset".into()
+            ),
+            "reset: {reset}"
+        );
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_service_without_endpoints_is_a_503() {
+    let gw = TestGateway::start(&proxy_config(&[], "")).await;
+    assert_eq!(
+        problem_for(&gw, "/x").await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:banyan:problem:no-endpoint".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_slower_than_the_route_timeout_is_a_504() {
+    let gate = Gate::new();
+    let backend = Backend::held(gate.clone(), "too late").await;
+    let gw = TestGateway::start(&proxy_config(&[backend.addr], "    timeout: 300ms\n")).await;
+    assert_eq!(
+        problem_for(&gw, "/x").await,
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "urn:banyan:problem:upstream-timeout".into()
+        )
+    );
+    assert_eq!(backend.hits(), 1, "the request did reach the backend");
+    gate.open();
+}
+
+#[tokio::test]
+async fn weighted_round_robin_gives_each_endpoint_its_share() {
+    let heavy = Backend::fixed("heavy").await;
+    let light = Backend::fixed("light").await;
+    let yaml = proxy_config(&[heavy.addr, light.addr], "").replace(
+        &format!("{{ url: \"http://{}\" }}", heavy.addr),
+        &format!("{{ url: \"http://{}\", weight: 2 }}", heavy.addr),
+    );
+    assert!(yaml.contains("weight: 2"), "{yaml}");
+    let gw = TestGateway::start(&yaml).await;
+    let client = h1_client();
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        let req = http::Request::get(gw.url("/w")).body(empty()).expect("req");
+        let (parts, body) = send(&client, req).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        answers.push(String::from_utf8_lossy(&body).into_owned());
+    }
+    assert_eq!((heavy.hits(), light.hits()), (20, 10), "{answers:?}");
+    // Smooth: the light endpoint is never starved for long stretches.
+    assert!(
+        answers.windows(3).all(|w| w.iter().any(|a| a == "light")),
+        "{answers:?}"
+    );
+}
