@@ -78,17 +78,42 @@ impl Document {
 /// its document (for locating errors found later, e.g. by the router). On failure returns every
 /// error found, in file order.
 pub fn parse(src: &str) -> Result<(Config, Document), Diagnostics> {
+    let p = parse_partial(src)?;
+    if p.errors.is_empty() {
+        Ok((p.config, p.doc))
+    } else {
+        Err(p.errors)
+    }
+}
+
+/// A document that parsed far enough to be typed, and the errors the model found in it. Later
+/// checks (the router's) can still run on it, so that one pass reports every error.
+#[derive(Debug)]
+pub struct Partial {
+    /// The config, without the list items that failed to parse.
+    pub config: Config,
+    pub doc: Document,
+    /// Every error found, in file order; empty when the config is valid as far as the model
+    /// can tell.
+    pub errors: Diagnostics,
+    /// Indices into `config.routes` of routes whose `match` has errors. Checks that compare
+    /// routes with each other (conflicts) must leave these out: the router would see them
+    /// with their broken matchers dropped, and report overlaps that are not there.
+    pub broken_matches: Vec<usize>,
+}
+
+/// Like [`parse`], but returns what parsed along with the errors. Fails only when the document
+/// cannot be typed at all (bad YAML, a top level that is not a mapping).
+pub fn parse_partial(src: &str) -> Result<Partial, Diagnostics> {
     let root = Node::parse(src).map_err(Diagnostics::from)?;
     let parsed = node::from_node::<Config>(&root);
-    let mut doc = Document {
-        root,
-        kept: HashMap::new(),
-    };
     let mut errors = Diagnostics(parsed.errors);
     let Some(config) = parsed.value else {
         errors.sort();
         return Err(errors);
     };
+    let mut unparsed = validate::Unparsed::default();
+    let mut kept_all = HashMap::new();
     for (section, len) in [
         ("listeners", config.listeners.len()),
         ("services", config.services.len()),
@@ -105,17 +130,60 @@ pub fn parse(src: &str) -> Result<(Config, Document), Diagnostics> {
                     .ok()
             })
             .collect();
+        let names = failed.iter().filter_map(|&i| item_name(&root, section, i));
+        match section {
+            "listeners" => unparsed.listeners.extend(names),
+            "services" => unparsed.services.extend(names),
+            _ => {}
+        }
         let kept = (0..).filter(|i| !failed.contains(i)).take(len).collect();
-        doc.kept.insert(section.to_string(), kept);
+        kept_all.insert(section.to_string(), kept);
     }
-    for d in validate::validate(&config) {
+    let doc = Document {
+        root,
+        kept: kept_all,
+    };
+    let mut broken_matches = Vec::new();
+    for d in validate::validate_with(&config, &unparsed) {
+        if let Some(i) = d
+            .position
+            .path
+            .strip_prefix("routes[")
+            .and_then(|rest| rest.split_once("].match"))
+            .and_then(|(i, _)| i.parse::<usize>().ok())
+            && !broken_matches.contains(&i)
+        {
+            broken_matches.push(i);
+        }
         errors.push(doc.resolve(d));
     }
-    if errors.is_empty() {
-        Ok((config, doc))
-    } else {
-        errors.sort();
-        Err(errors)
+    errors.sort();
+    Ok(Partial {
+        config,
+        doc,
+        errors,
+        broken_matches,
+    })
+}
+
+/// The `name` of item `index` of a top-level list, as written, when it is a plain string.
+fn item_name(root: &Node, section: &str, index: usize) -> Option<String> {
+    use node::NodeKind;
+    fn field<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+        let NodeKind::Map(entries) = &node.kind else {
+            return None;
+        };
+        entries
+            .iter()
+            .find(|(k, _)| matches!(&k.kind, NodeKind::Str(s) if s == key))
+            .map(|(_, v)| v)
+    }
+    let NodeKind::Seq(items) = &field(root, section)?.kind else {
+        return None;
+    };
+    match &field(items.get(index)?, "name")?.kind {
+        NodeKind::Str(name) => Some(name.clone()),
+        _ => None,
     }
 }
 
@@ -172,6 +240,25 @@ routes:
             errs.to_string().contains("did you mean `listeners`?"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn a_service_that_failed_to_parse_is_not_reported_missing_by_its_routes() {
+        let src = "\
+services:
+  - name: app
+    endpoints: [{url: 'http://127.0.0.1:1'}]
+    timeouts: {connect: soon}
+routes:
+  - name: r
+    match: {path: /x, headers: [{name: x}]}
+    service: app
+";
+        let p = parse_partial(src).unwrap();
+        let text = p.errors.to_string();
+        assert!(text.contains("services[0].timeouts.connect"), "{text}");
+        assert!(!text.contains("no service is named"), "{text}");
+        assert_eq!(p.broken_matches, vec![0], "{text}");
     }
 
     #[test]

@@ -19,11 +19,25 @@ const KNOWN_METHODS: &[&str] = &[
 
 /// Checks everything the model alone can know. Paths use indices into `config`'s lists.
 pub fn validate(config: &Config) -> Vec<Diagnostic> {
+    validate_with(config, &Unparsed::default())
+}
+
+/// Names of list items that are in the file but failed to parse (and so are missing from the
+/// typed config). Their own errors are already reported; a reference to one of them is not
+/// reported again as a reference to nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Unparsed {
+    pub listeners: Vec<String>,
+    pub services: Vec<String>,
+}
+
+/// [`validate`], for a config some of whose list items failed to parse.
+pub fn validate_with(config: &Config, unparsed: &Unparsed) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     check_listeners(config, &mut out);
     check_server(config, &mut out);
     check_services(config, &mut out);
-    check_routes(config, &mut out);
+    check_routes(config, unparsed, &mut out);
     out
 }
 
@@ -218,9 +232,19 @@ fn check_services(config: &Config, out: &mut Vec<Diagnostic>) {
     );
 }
 
-fn check_routes(config: &Config, out: &mut Vec<Diagnostic>) {
-    let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-    let listeners: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+fn check_routes(config: &Config, unparsed: &Unparsed, out: &mut Vec<Diagnostic>) {
+    let services: Vec<&str> = config
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(unparsed.services.iter().map(String::as_str))
+        .collect();
+    let listeners: Vec<&str> = config
+        .listeners
+        .iter()
+        .map(|l| l.name.as_str())
+        .chain(unparsed.listeners.iter().map(String::as_str))
+        .collect();
     for (i, r) in config.routes.iter().enumerate() {
         let at = |f: &str| format!("routes[{i}].{f}");
         check_name(&at("name"), &r.name, out);

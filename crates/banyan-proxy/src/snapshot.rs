@@ -185,15 +185,52 @@ impl Snapshot {
             .collect()
     }
 
-    /// Parses and compiles config text: what `banyan validate` and every reload run.
+    /// Parses and compiles config text: what `banyan validate` and every reload run. Returns
+    /// every error: the model's and the router's together.
     pub fn from_yaml(
         src: &str,
         clients: &ClientRegistry,
         revision: u64,
     ) -> Result<Snapshot, Diagnostics> {
-        let (config, doc) = banyan_model::parse(src)?;
-        Snapshot::compile(config, &doc, clients, revision)
+        let partial = banyan_model::parse_partial(src)?;
+        if partial.errors.is_empty() {
+            return Snapshot::compile(partial.config, &partial.doc, clients, revision);
+        }
+        Err(with_router_errors(partial))
     }
+}
+
+/// The model found errors; the router's checks (path patterns, rewrites, conflicts) still run
+/// on the routes that parsed, so that an operator sees every error in one pass instead of a
+/// second batch after fixing the first.
+fn with_router_errors(partial: banyan_model::Partial) -> Diagnostics {
+    let banyan_model::Partial {
+        mut config,
+        doc,
+        mut errors,
+        broken_matches,
+    } = partial;
+    // A route whose matchers the model refused is served on no listener here: its own pattern
+    // is still checked, but it takes no part in conflicts it could only have by its broken
+    // matchers being dropped.
+    for i in broken_matches {
+        if let Some(r) = config.routes.get_mut(i) {
+            r.listeners = Some(Vec::new());
+        }
+    }
+    if let Err(more) = banyan_router::compile(&config) {
+        for d in more {
+            let d = doc.resolve(d);
+            if !errors
+                .iter()
+                .any(|e| e.position == d.position && e.message == d.message)
+            {
+                errors.push(d);
+            }
+        }
+    }
+    errors.sort();
+    errors
 }
 
 fn unreachable_target<T>(i: usize, doc: &Document) -> Result<T, Diagnostics> {
@@ -201,4 +238,49 @@ fn unreachable_target<T>(i: usize, doc: &Document) -> Result<T, Diagnostics> {
         format!("routes[{i}]"),
         "a route needs a `service` or a `respond`",
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_errors_are_reported_with_the_models() {
+        let src = "\
+listeners: [{name: public, address: '127.0.0.1:8080'}]
+services:
+  - name: app
+    endpoints: [{url: 'http://127.0.0.1:1'}]
+routes:
+  - name: missing
+    match: {path: /m}
+    service: nowhere
+  - name: one
+    match: {path: '/u/{id}'}
+    service: app
+  - name: two
+    match: {path: '/u/{name}'}
+    service: app
+  - name: broken-a
+    match: {path: /h, headers: [{name: x, regex: '('}]}
+    service: app
+  - name: plain
+    match: {path: /h}
+    service: app
+";
+        let errors = match Snapshot::from_yaml(src, &ClientRegistry::default(), 1) {
+            Ok(_) => panic!("invalid config accepted"),
+            Err(e) => e,
+        };
+        let paths: Vec<_> = errors.iter().map(|d| d.position.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routes[0].service",
+                "routes[2].match",
+                "routes[3].match.headers[0].regex"
+            ],
+            "{errors}"
+        );
+    }
 }
