@@ -4,6 +4,7 @@
 mod harness;
 
 mod proxying;
+mod reload_under_load;
 mod streaming;
 mod upstream_errors;
 mod upstream_http2;

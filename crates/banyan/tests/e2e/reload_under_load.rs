@@ -1,0 +1,392 @@
+//! Hot reload: a new config takes over without a single failed request, requests already in
+//! flight finish on the config they started with, a bad config is refused whole with every
+//! error while the old one keeps serving, and the binary reloads on a file change and SIGHUP.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::harness::*;
+
+/// One listener; `/fixed` answered by the gateway with `fixed`; `/svc/...` sent to `target`
+/// (a `service: NAME` or `respond: ...` line); a service per `(name, backend)`.
+fn config(listen: &str, fixed: &str, target: &str, services: &[(&str, SocketAddr)]) -> String {
+    let services: String = services
+        .iter()
+        .map(|(name, addr)| {
+            format!("  - name: {name}\n    endpoints: [{{ url: \"http://{addr}\" }}]\n")
+        })
+        .collect();
+    let services = if services.is_empty() {
+        " []\n".to_string()
+    } else {
+        format!("\n{services}")
+    };
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "{listen}" }}
+admin: {{ enabled: false }}
+services:{services}routes:
+  - name: fixed
+    match: {{ path: /fixed }}
+    respond: {{ body: "{fixed}" }}
+  - name: svc
+    match: {{ path: "/svc/{{*rest}}" }}
+    {target}
+"#
+    )
+}
+
+const RELOADS: usize = 20;
+/// Per client: at most this many requests, and this many more once the last reload is in.
+const MAX_REQUESTS: usize = 250;
+const AFTER_LAST_RELOAD: usize = 5;
+
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failures: Vec<String>,
+    fixed_seen: BTreeSet<String>,
+    svc_seen: BTreeSet<String>,
+    /// Answers to requests sent after the last reload returned.
+    after: BTreeSet<String>,
+}
+
+async fn load(
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Body,
+    >,
+    base: String,
+    version: http::Version,
+    done: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+) {
+    let mut after = None;
+    for i in 0..MAX_REQUESTS {
+        if after.is_none() && done.load(Ordering::SeqCst) {
+            after = Some(i);
+        }
+        if after.is_some_and(|a| i >= a + AFTER_LAST_RELOAD) {
+            break;
+        }
+        let path = if i.is_multiple_of(2) {
+            "/fixed"
+        } else {
+            "/svc/item"
+        };
+        let req = Request::get(format!("{base}{path}"))
+            .version(version)
+            .body(empty())
+            .expect("request");
+        let outcome = match client.request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                match resp.into_body().collect().await {
+                    Ok(b) if status == StatusCode::OK => {
+                        Ok(String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                    }
+                    Ok(b) => Err(format!("{path}: {status} {:?}", b.to_bytes())),
+                    Err(e) => Err(format!("{path}: body: {e}")),
+                }
+            }
+            Err(e) => Err(format!("{path}: {e:?}")),
+        };
+        let mut t = tally.lock().expect("lock");
+        match outcome {
+            Ok(body) => {
+                t.ok += 1;
+                if after.is_some() {
+                    t.after.insert(body.clone());
+                }
+                if path == "/fixed" {
+                    t.fixed_seen.insert(body);
+                } else {
+                    t.svc_seen.insert(body);
+                }
+            }
+            Err(e) => t.failures.push(e),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_fails_while_the_config_is_reloaded_under_load() {
+    let a = Backend::fixed("from-a").await;
+    let b = Backend::fixed("from-b").await;
+    let services = [("a", a.addr), ("b", b.addr)];
+    let variant = move |k: usize| {
+        let target = if k.is_multiple_of(2) {
+            "service: a"
+        } else {
+            "service: b"
+        };
+        config("127.0.0.1:0", &format!("v{k}"), target, &services)
+    };
+    let gw = Arc::new(TestGateway::start(&variant(0)).await);
+    let done = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut clients = Vec::new();
+    // Each HTTP/1.1 client keeps its own pool of keep-alive connections; each HTTP/2 client
+    // multiplexes on one connection.
+    for _ in 0..8 {
+        clients.push((h1_client(), http::Version::HTTP_11));
+    }
+    for _ in 0..4 {
+        clients.push((h2_client(), http::Version::HTTP_2));
+    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(client, version)| {
+            tokio::spawn(load(
+                client,
+                gw.url(""),
+                version,
+                done.clone(),
+                tally.clone(),
+            ))
+        })
+        .collect();
+    let reloader = {
+        let gw = gw.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            for k in 1..=RELOADS {
+                let rev = gw.reload(&variant(k)).await.expect("valid config reloads");
+                assert_eq!(rev, 1 + k as u64);
+                // Spread the reloads over the load (the clients stop by count regardless).
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(90), async {
+        reloader.await.expect("reloads");
+        for t in tasks {
+            t.await.expect("client task");
+        }
+    })
+    .await
+    .expect("the load finishes");
+
+    let t = tally.lock().expect("lock");
+    assert!(
+        t.failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        t.failures.len(),
+        t.failures.len() + t.ok,
+        &t.failures[..t.failures.len().min(10)]
+    );
+    let allowed: BTreeSet<String> = (0..=RELOADS).map(|k| format!("v{k}")).collect();
+    assert!(t.fixed_seen.is_subset(&allowed), "{:?}", t.fixed_seen);
+    let last = format!("v{RELOADS}");
+    assert!(
+        t.fixed_seen.contains("v0") && t.fixed_seen.contains(&last),
+        "answers from before and after the reloads: {:?}",
+        t.fixed_seen
+    );
+    assert_eq!(
+        t.svc_seen,
+        BTreeSet::from(["from-a".to_string(), "from-b".to_string()])
+    );
+    // The last config routes /svc to `a`: once its reload returned, nothing older answers.
+    assert_eq!(
+        t.after,
+        BTreeSet::from([last, "from-a".to_string()]),
+        "answers after the last reload"
+    );
+}
+
+#[tokio::test]
+async fn a_streaming_response_started_before_a_reload_completes_after_it() {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    let streamer = Backend::start(move |_req| {
+        let released = released.lock().expect("lock").take();
+        async move {
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                let _ = tx.send(Bytes::from_static(b"old stream, ")).await;
+                if let Some(rx) = released {
+                    let _ = rx.await;
+                }
+                let _ = tx.send(Bytes::from_static(b"still old")).await;
+            });
+            Response::new(body)
+        }
+    })
+    .await;
+    let other = Backend::fixed("new").await;
+    let services = [("streamer", streamer.addr), ("other", other.addr)];
+    let gw = TestGateway::start(&config("127.0.0.1:0", "v0", "service: streamer", &services)).await;
+
+    let resp = h1_client()
+        .request(
+            Request::get(gw.url("/svc/stream"))
+                .body(empty())
+                .expect("req"),
+        )
+        .await
+        .expect("response head");
+    let mut body = resp.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("first chunk")
+        .expect("frame")
+        .expect("frame ok")
+        .into_data()
+        .expect("data");
+    assert_eq!(&first[..], b"old stream, ");
+
+    gw.reload(&config("127.0.0.1:0", "v1", "service: other", &services))
+        .await
+        .expect("reload");
+    let (_, now) = get(&gw.url("/svc/stream")).await;
+    assert_eq!(&now[..], b"new", "new requests take the new route");
+
+    release.send(()).expect("streamer waiting");
+    let rest = tokio::time::timeout(Duration::from_secs(10), body.collect())
+        .await
+        .expect("the old stream ends")
+        .expect("body")
+        .to_bytes();
+    assert_eq!(&rest[..], b"still old");
+}
+
+#[tokio::test]
+async fn a_request_in_flight_during_a_reload_is_answered_by_its_old_route() {
+    let gate = Gate::new();
+    let old = Backend::held(gate.clone(), "old route").await;
+    let services = [("old", old.addr)];
+    let gw = TestGateway::start(&config("127.0.0.1:0", "v0", "service: old", &services)).await;
+    let url = gw.url("/svc/slow");
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    old.wait_hits(1).await;
+
+    // The route now answers by itself, without the old service.
+    gw.reload(&config(
+        "127.0.0.1:0",
+        "v1",
+        "respond: { body: \"new route\" }",
+        &services,
+    ))
+    .await
+    .expect("reload");
+    let (_, now) = get(&gw.url("/svc/slow")).await;
+    assert_eq!(&now[..], b"new route");
+
+    gate.open();
+    let (parts, body) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the in-flight request finishes")
+        .expect("task");
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(&body[..], b"old route");
+    assert_eq!(old.hits(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_config_is_refused_with_every_error_and_the_old_one_keeps_serving() {
+    let backend = Backend::fixed("from-a").await;
+    let services = [("a", backend.addr)];
+    let gw = TestGateway::start(&config("127.0.0.1:0", "v0", "service: a", &services)).await;
+    let bad = r#"listeners:
+  - { name: public, address: "127.0.0.1:0" }
+admin: { enabled: false }
+server: { idle_timout: 5s }
+services:
+  - name: a
+    endpoints: [{ url: "http://127.0.0.1:1" }]
+routes:
+  - name: fixed
+    match: { path: /fixed }
+    service: nowhere
+  - name: slow
+    match: { path: /slow }
+    service: a
+    timeout: 5 parsecs
+  - name: one
+    match: { path: "/users/{id}" }
+    service: a
+  - name: two
+    match: { path: "/users/{name}" }
+    service: a
+"#;
+    let errors = gw.reload(bad).await.expect_err("refused");
+    let found: Vec<(String, u32)> = errors
+        .iter()
+        .map(|d| (d.position.path.clone(), d.position.line))
+        .collect();
+    for (path, line) in [
+        ("server.idle_timout", 4),
+        ("routes[0].service", 11),
+        ("routes[1].timeout", 15),
+        ("routes[3].match", 20),
+    ] {
+        assert!(
+            found.contains(&(path.to_string(), line)),
+            "{path} (line {line}) missing from:\n{errors}"
+        );
+    }
+    assert_eq!(errors.len(), 4, "exactly these errors:\n{errors}");
+
+    let (parts, body) = get(&gw.url("/fixed")).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(&body[..], b"v0", "the old config keeps serving");
+    let (_, body) = get(&gw.url("/svc/x")).await;
+    assert_eq!(&body[..], b"from-a");
+    assert_eq!(gw.gateway.snapshot().revision, 1);
+
+    let rev = gw
+        .reload(&config("127.0.0.1:0", "v1", "service: a", &services))
+        .await
+        .expect("a fixed config reloads");
+    assert_eq!(rev, 2);
+    let (_, body) = get(&gw.url("/fixed")).await;
+    assert_eq!(&body[..], b"v1");
+}
+
+#[tokio::test]
+async fn the_binary_reloads_when_its_config_file_changes() {
+    let public = free_port();
+    let listen = public.to_string();
+    let gw = BinaryGateway::start(
+        &config(&listen, "one", "respond: { body: svc }", &[]),
+        public,
+    )
+    .await;
+    let url = format!("http://{public}/fixed");
+    assert_eq!(poll_body(&url, "one").await, "one");
+
+    // Written in place…
+    std::fs::write(
+        &gw.config_path,
+        config(&listen, "two", "respond: { body: svc }", &[]),
+    )
+    .expect("write");
+    assert_eq!(poll_body(&url, "two").await, "two");
+    // …and replaced by rename, as editors and config-map updates do.
+    gw.replace_config(&config(&listen, "three", "respond: { body: svc }", &[]));
+    assert_eq!(poll_body(&url, "three").await, "three");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_binary() {
+    let public = free_port();
+    let listen = public.to_string();
+    let yaml = |v: &str| config(&listen, v, "respond: { body: svc }", &[]);
+    let mut gw = BinaryGateway::start_with(&yaml("one"), public, &["--no-watch"]).await;
+    let url = format!("http://{public}/fixed");
+    assert_eq!(poll_body(&url, "one").await, "one");
+    std::fs::write(&gw.config_path, yaml("two")).expect("write");
+    gw.signal("HUP");
+    assert_eq!(poll_body(&url, "two").await, "two");
+    // Still the same process: SIGHUP reloads, it does not restart or stop the gateway.
+    assert_eq!(gw.wait_exit(Duration::from_millis(100)).await, None);
+}
