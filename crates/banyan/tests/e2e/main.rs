@@ -5,6 +5,7 @@ mod harness;
 
 mod proxying;
 mod reload_under_load;
+mod shutdown_drain;
 mod streaming;
 mod upstream_errors;
 mod upstream_http2;
