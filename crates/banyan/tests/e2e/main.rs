@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod admin_api;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;
