@@ -32,6 +32,8 @@ impl FromStr for Duration {
                 "`{s}` is not a duration: write a whole number and a unit, like 250ms, 5s, 1m or 1h"
             )
         })?;
+        // A space before the unit is accepted, as it is for sizes (`2 GiB`).
+        let unit = unit.trim_start();
         let ms = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1000),
@@ -154,6 +156,13 @@ mod tests {
         assert_eq!("1m".parse::<Duration>().unwrap(), Duration::secs(60));
         assert!("5".parse::<Duration>().unwrap_err().contains("no unit"));
         assert!("5d".parse::<Duration>().is_err());
+        assert_eq!("5 s".parse::<Duration>().unwrap(), Duration::secs(5));
+        assert!(
+            "5 parsecs"
+                .parse::<Duration>()
+                .unwrap_err()
+                .starts_with("`parsecs` is not a duration unit")
+        );
         assert!("-1s".parse::<Duration>().is_err());
         assert_eq!(Duration::millis(1500).to_string(), "1500ms");
         assert_eq!(Duration::secs(120).to_string(), "2m");
