@@ -4,6 +4,8 @@
 mod harness;
 
 mod admin_api;
+mod cli;
+mod examples_validate;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;
