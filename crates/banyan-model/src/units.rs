@@ -21,19 +21,22 @@ impl Duration {
     }
 }
 
+/// Splits `250ms` or `2 GiB` into the whole number and the unit (a space between is allowed).
+fn amount(s: &str) -> Option<(u64, &str)> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    Some((num.parse().ok()?, unit.trim_start()))
+}
+
 impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| {
+        let (n, unit) = amount(s).ok_or_else(|| {
             format!(
                 "`{s}` is not a duration: write a whole number and a unit, like 250ms, 5s, 1m or 1h"
             )
         })?;
-        // A space before the unit is accepted, as it is for sizes (`2 GiB`).
-        let unit = unit.trim_start();
         let ms = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1000),
@@ -88,12 +91,10 @@ impl FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a size: write a whole number and a unit, like 512, 16KiB, 1MiB or 2GiB"))?;
-        let mult: u64 = match unit.trim() {
+        let (n, unit) = amount(s).ok_or_else(|| {
+            format!("`{s}` is not a size: write a whole number and a unit, like 512, 16KiB, 1MiB or 2GiB")
+        })?;
+        let mult: u64 = match unit {
             "" | "B" => 1,
             "KiB" => 1 << 10,
             "MiB" => 1 << 20,
