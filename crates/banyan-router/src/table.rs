@@ -314,7 +314,12 @@ impl Router {
             caps: Spans::default(),
             allow: Vec::new(),
         };
-        let wildcard_key = req.host.split_once('.').map(|(_, rest)| rest);
+        // Like `HostPattern::matches`: a wildcard stands for one non-empty label.
+        let wildcard_key = req
+            .host
+            .split_once('.')
+            .filter(|(label, _)| !label.is_empty())
+            .map(|(_, rest)| rest);
         let tiers = [
             self.exact.get(req.host),
             wildcard_key.and_then(|k| self.wildcard.get(k)),

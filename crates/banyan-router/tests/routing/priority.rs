@@ -78,6 +78,21 @@ fn an_exact_host_beats_a_wildcard_which_beats_any_host() {
 }
 
 #[test]
+fn a_wildcard_host_needs_a_non_empty_first_label() {
+    // `Host: .example.com` survives host normalisation; it has no label for the `*`.
+    let c = routes(
+        "
+  - {name: any, match: {path: '/{*rest}'}, service: app}
+  - {name: wild, match: {host: '*.example.com', path: '/{*rest}'}, service: app}
+",
+    );
+    assert_eq!(
+        req("GET", ".example.com", "/x").route(&c).as_deref(),
+        Some("any")
+    );
+}
+
+#[test]
 fn the_host_outranks_the_path() {
     // A wildcard-host catch-all beats an any-host literal path: hosts are compared first.
     let c = routes(
