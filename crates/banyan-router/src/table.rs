@@ -84,12 +84,22 @@ pub struct RequestView<'a> {
 }
 
 /// Byte ranges in a path, kept inline up to a handful so that a lookup does not allocate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Spans {
     inline: [(u32, u32); 8],
     len: usize,
     spill: Vec<(u32, u32)>,
 }
+
+/// Equal when the spans are: `pop` leaves stale entries past `len`, and a spilled stack can
+/// hold what another keeps inline.
+impl PartialEq for Spans {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Spans {}
 
 impl Spans {
     pub fn push(&mut self, span: (u32, u32)) {

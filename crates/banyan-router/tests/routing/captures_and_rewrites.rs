@@ -2,7 +2,7 @@
 
 use super::*;
 
-use banyan_router::Rewrite;
+use banyan_router::{Captures, Rewrite};
 
 /// The forwarded path for a request on `public`, from its route's rewrite.
 fn forwarded(c: &CompiledRoutes, path: &str) -> String {
@@ -58,6 +58,29 @@ fn captures_survive_a_path_deeper_than_the_inline_capture_stack() {
     assert_eq!(
         get("/1/2/3/4/5/6/7/8/9/10/11").captures(&c),
         ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10/11"]
+    );
+}
+
+#[test]
+fn an_outcome_equals_one_built_from_the_same_spans() {
+    // The lookup tries `{p}/{q}` first and backs out before the tail takes the request.
+    let c = routes(
+        "
+  - {name: pair, match: {path: '/{p}/{q}/c'}, service: app}
+  - {name: all, match: {path: '/{*rest}'}, service: app}
+",
+    );
+    let Outcome::Matched { id, captures } = get("/x/y/z").lookup(&c) else {
+        panic!("no match");
+    };
+    let expected = Captures([(1, 6)].into_iter().collect());
+    assert_eq!(captures, expected);
+    assert_eq!(
+        get("/x/y/z").lookup(&c),
+        Outcome::Matched {
+            id,
+            captures: expected
+        }
     );
 }
 
