@@ -1,0 +1,437 @@
+//! Properties of the router and the path normaliser over generated inputs.
+//!
+//! The route generator draws from a deliberately small alphabet (literals `a`, `b`, `c`,
+//! `{p}`, `{*t}`, three host forms, GET/POST, one header with two values) so that routes
+//! overlap often and the priority rules, ties and conflicts are exercised, not just misses.
+
+use banyan_model::{Config, ListenerConfig, MatchConfig, RouteConfig, ServiceConfig, ValueMatch};
+use banyan_router::table::check;
+use banyan_router::{Outcome, RequestView, Route, Router, compile, normalize};
+use http::{HeaderMap, HeaderValue, Method};
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::FileFailurePersistence;
+
+/// One generated route, before it becomes config.
+#[derive(Clone, Debug)]
+struct Spec {
+    path: String,
+    host: Option<&'static str>,
+    methods: Option<Vec<&'static str>>,
+    header: Option<&'static str>,
+}
+
+fn path_pattern() -> impl Strategy<Value = String> {
+    // `None` is a `{p}` capture; long patterns spill the lookup's inline capture stack.
+    let seg = prop_oneof![3 => select(vec!["a", "b", "c"]).prop_map(Some), 1 => Just(None)];
+    let segs = prop_oneof![
+        6 => prop::collection::vec(seg.clone(), 0..=3),
+        1 => prop::collection::vec(seg, 8..=10),
+    ];
+    (segs, any::<bool>()).prop_map(|(segs, tail)| {
+        let mut p = String::new();
+        for (i, s) in segs.iter().enumerate() {
+            match s {
+                Some(lit) => p.push_str(&format!("/{lit}")),
+                None => p.push_str(&format!("/{{p{i}}}")),
+            }
+        }
+        if tail {
+            p.push_str("/{*t}");
+        }
+        if p.is_empty() {
+            p.push('/');
+        }
+        p
+    })
+}
+
+fn spec(path: impl Strategy<Value = String>) -> impl Strategy<Value = Spec> {
+    (
+        path,
+        select(vec![None, Some("a.example.com"), Some("*.example.com")]),
+        select(vec![
+            None,
+            Some(vec!["GET"]),
+            Some(vec!["POST"]),
+            Some(vec!["GET", "POST"]),
+        ]),
+        select(vec![None, Some("1"), Some("2")]),
+    )
+        .prop_map(|(path, host, methods, header)| Spec {
+            path,
+            host,
+            methods,
+            header,
+        })
+}
+
+fn route_config(i: usize, s: &Spec) -> RouteConfig {
+    RouteConfig {
+        name: format!("r{i}"),
+        matches: MatchConfig {
+            host: s.host.map(String::from),
+            methods: s
+                .methods
+                .as_ref()
+                .map(|ms| ms.iter().map(|m| m.to_string()).collect()),
+            path: s.path.clone(),
+            headers: s
+                .header
+                .map(|v| ValueMatch {
+                    name: "x-h".into(),
+                    exact: Some(v.into()),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            query: Vec::new(),
+        },
+        service: Some("s".into()),
+        respond: None,
+        listeners: None,
+        rewrite: None,
+        timeout: None,
+        max_body_bytes: None,
+        max_header_bytes: None,
+    }
+}
+
+fn config(specs: &[Spec]) -> Config {
+    Config {
+        listeners: vec![ListenerConfig {
+            name: "public".into(),
+            address: "127.0.0.1:8080".into(),
+        }],
+        services: vec![ServiceConfig {
+            name: "s".into(),
+            endpoints: Vec::new(),
+            protocol: Default::default(),
+            timeouts: Default::default(),
+            max_idle_per_endpoint: 1,
+        }],
+        routes: specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| route_config(i, s))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The router's routes for a set of specs, built without the conflict check.
+fn table(specs: &[Spec]) -> Router {
+    let routes: Vec<Route> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (route, _) = banyan_router::compile::compile_route(i, &route_config(i, s))
+                .unwrap_or_else(|e| panic!("generated route {s:?} refused: {e:?}"));
+            route
+        })
+        .collect();
+    Router::new(routes)
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    method: Method,
+    host: &'static str,
+    path: String,
+    headers: HeaderMap,
+}
+
+impl Req {
+    fn view(&self) -> RequestView<'_> {
+        RequestView {
+            method: &self.method,
+            host: self.host,
+            path: &self.path,
+            query: None,
+            headers: &self.headers,
+        }
+    }
+}
+
+/// A request path: random, or one that one of `patterns` matches, with its captures filled.
+fn request_path(patterns: Vec<String>) -> impl Strategy<Value = String> {
+    let seg = || select(vec!["a", "b", "c", "x"]);
+    // Mostly as long as the patterns, sometimes past the inline span stack.
+    let random = prop_oneof![
+        5 => prop::collection::vec(seg(), 0..=4),
+        1 => prop::collection::vec(seg(), 8..=11),
+    ];
+    let matching = (
+        select(patterns),
+        prop::collection::vec(seg(), 16),
+        0..=3usize,
+    )
+        .prop_map(|(pattern, fill, tail_len)| {
+            let mut fill = fill.into_iter();
+            let mut segs = Vec::new();
+            for part in pattern.split('/').filter(|p| !p.is_empty()) {
+                if part.starts_with("{*") {
+                    segs.extend(fill.by_ref().take(tail_len));
+                } else if part.starts_with('{') {
+                    segs.extend(fill.next());
+                } else {
+                    segs.push(match part {
+                        "a" => "a",
+                        "b" => "b",
+                        _ => "c",
+                    });
+                }
+            }
+            segs
+        });
+    (prop_oneof![1 => random, 2 => matching], any::<bool>()).prop_map(|(segs, trailing_slash)| {
+        let mut path = format!("/{}", segs.join("/"));
+        if trailing_slash && !segs.is_empty() {
+            path.push('/');
+        }
+        path
+    })
+}
+
+fn request(patterns: Vec<String>) -> impl Strategy<Value = Req> {
+    (
+        prop_oneof![
+            2 => Just(Method::GET),
+            2 => Just(Method::POST),
+            1 => Just(Method::HEAD),
+            1 => Just(Method::PUT),
+        ],
+        // Hosts each tier can take or refuse, including an empty first label.
+        prop_oneof![
+            3 => Just("a.example.com"),
+            2 => Just("b.example.com"),
+            1 => select(vec!["example.com", "x.a.example.com", ".example.com", "other.org"]),
+        ],
+        request_path(patterns),
+        prop_oneof![
+            1 => Just(None),
+            2 => Just(Some("1")),
+            2 => Just(Some("2")),
+            1 => Just(Some("3")),
+        ],
+    )
+        .prop_map(|(method, host, path, header)| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = header {
+                headers.insert("x-h", HeaderValue::from_static(v));
+            }
+            Req {
+                method,
+                host,
+                path,
+                headers,
+            }
+        })
+}
+
+fn routes_and_requests() -> impl Strategy<Value = (Vec<Spec>, Vec<Req>)> {
+    // Routes share a few paths, so that they overlap, tie and conflict often.
+    prop::collection::vec(path_pattern(), 1..=3)
+        .prop_flat_map(|pool| prop::collection::vec(spec(select(pool)), 1..=6))
+        .prop_flat_map(|specs| {
+            let patterns = specs.iter().map(|s| s.path.clone()).collect();
+            (
+                Just(specs),
+                prop::collection::vec(request(patterns), 1..=16),
+            )
+        })
+}
+
+/// Failures are saved beside this file, to be committed as regression cases.
+fn proptest_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+fn names(r: &Router) -> Vec<String> {
+    r.routes().iter().map(|r| r.name.clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(proptest_config(512))]
+
+    /// The trie is the fast path; the linear scan is the documented order. They must agree on
+    /// the winner and its captures, and on 405 versus 404 when nothing wins.
+    #[test]
+    fn lookup_agrees_with_the_linear_scan((specs, reqs) in routes_and_requests()) {
+        // Compile rejects conflicting sets; the trie must agree on those too, so check both.
+        let compiled = compile(&config(&specs));
+        let unchecked = table(&specs);
+        let mut tables = vec![&unchecked];
+        if let Ok(c) = &compiled {
+            tables.push(c.table("public").expect("public table"));
+        }
+        for t in tables {
+            for req in &reqs {
+                let view = req.view();
+                let explained = t.explain(&view);
+                let got = t.lookup(&view);
+                match explained.winner {
+                    Some((i, caps)) => match &got {
+                        Outcome::Matched { id, captures } => {
+                            prop_assert_eq!(*id, t.routes()[i].id, "{:?}", req);
+                            prop_assert_eq!(captures, &caps, "{:?}", req);
+                        }
+                        other => prop_assert!(false, "{:?}: lookup {:?}, explain {}", req, other, t.routes()[i].name),
+                    },
+                    None => {
+                        let mut allowed: Vec<Method> = Vec::new();
+                        for (_, reason) in &explained.losers {
+                            if let banyan_router::Reason::Method(ms) = reason {
+                                for m in ms {
+                                    if !allowed.contains(m) {
+                                        allowed.push(m.clone());
+                                    }
+                                }
+                            }
+                        }
+                        match got {
+                            Outcome::NotFound => prop_assert!(allowed.is_empty(), "{:?}", req),
+                            Outcome::MethodNotAllowed(mut ms) => {
+                                ms.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                                allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                                prop_assert_eq!(ms, allowed, "{:?}", req);
+                            }
+                            Outcome::Matched { id, .. } => {
+                                prop_assert!(false, "{:?}: lookup took route id {}, explain none", req, id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The table's order depends only on the routes, never on the order the config lists them.
+    #[test]
+    fn priority_order_ignores_config_order(
+        (specs, shuffled) in prop::collection::vec(spec(path_pattern()), 1..=8)
+            .prop_map(|s| s.into_iter().enumerate().collect::<Vec<_>>())
+            .prop_flat_map(|s| (Just(s.clone()), Just(s).prop_shuffle()))
+    ) {
+        // Names follow the spec, not its position, so both tables name the same routes alike.
+        let build = |list: &[(usize, Spec)]| {
+            let routes: Vec<Route> = list
+                .iter()
+                .enumerate()
+                .map(|(pos, (n, s))| {
+                    let mut rc = route_config(*n, s);
+                    rc.name = format!("r{n}");
+                    banyan_router::compile::compile_route(pos, &rc).expect("route").0
+                })
+                .collect();
+            Router::new(routes)
+        };
+        let a = build(&specs);
+        let b = build(&shuffled);
+        prop_assert_eq!(names(&a), names(&b));
+        for w in a.routes().windows(2) {
+            prop_assert!(w[0].priority() >= w[1].priority(), "{} before {}", w[0].name, w[1].name);
+        }
+    }
+
+    /// A config that compiles has no request that two routes of equal priority both take:
+    /// whatever the conflict check lets through, the order decides.
+    #[test]
+    fn compiled_tables_have_no_ties((specs, reqs) in routes_and_requests()) {
+        let Ok(compiled) = compile(&config(&specs)) else {
+            return Ok(());
+        };
+        let t = compiled.table("public").expect("public table");
+        for req in &reqs {
+            let view = req.view();
+            let takers: Vec<&Route> = t.routes().iter().filter(|r| check(r, &view).is_ok()).collect();
+            for (i, a) in takers.iter().enumerate() {
+                for b in &takers[i + 1..] {
+                    prop_assert!(
+                        a.priority() != b.priority(),
+                        "{:?} is taken by {} ({}) and {} ({}) at one priority",
+                        req, a.name, a.path.raw, b.name, b.path.raw
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Path-like input: mostly absolute, built from the pieces the normaliser treats specially.
+fn path_input() -> impl Strategy<Value = String> {
+    let piece = select(vec![
+        "/", "//", "a", "b", ".", "..", ";", "~", "%", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C",
+        "%25", "%252e", "%252F", "%2500", "%41", "%3a", "%7e", "%00", "%7f", "%zz", "%4", "\\",
+        " ", "\u{e9}", "\t", "?",
+    ]);
+    (
+        prop::bool::weighted(0.9),
+        prop::collection::vec(piece, 0..16),
+    )
+        .prop_map(|(slash, pieces)| {
+            let body = pieces.concat();
+            if slash { format!("/{body}") } else { body }
+        })
+}
+
+/// Like [`path_input`] with no `%` and no `//`: what the normaliser's fast path sees.
+fn plain_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => path_input(),
+        1 => any::<String>().prop_map(|s| format!("/{s}")),
+    ]
+    .prop_map(|p| {
+        let mut p = p.replace('%', "");
+        while p.contains("//") {
+            p = p.replace("//", "/");
+        }
+        p
+    })
+}
+
+fn any_path() -> impl Strategy<Value = String> {
+    prop_oneof![4 => path_input(), 1 => any::<String>()]
+}
+
+proptest! {
+    #![proptest_config(proptest_config(2048))]
+
+    #[test]
+    fn normalising_twice_changes_nothing(p in any_path()) {
+        if let Ok(once) = normalize(&p) {
+            let twice = normalize(&once);
+            prop_assert_eq!(twice.as_deref(), Ok(&*once), "{:?}", p);
+        }
+    }
+
+    #[test]
+    fn normalised_paths_are_unambiguous(p in any_path()) {
+        let Ok(out) = normalize(&p) else {
+            return Ok(());
+        };
+        prop_assert!(out.starts_with('/'), "{:?} -> {:?}", p, out);
+        prop_assert!(!out.contains("//"), "{:?} -> {:?}", p, out);
+        prop_assert!(!out.contains('\\'), "{:?} -> {:?}", p, out);
+        let upper = out.to_ascii_uppercase();
+        prop_assert!(!upper.contains("%2F") && !upper.contains("%5C"), "{:?} -> {:?}", p, out);
+        prop_assert!(out.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{:?} -> {:?}", p, out);
+        for seg in out.split('/') {
+            let head = seg.split(';').next().unwrap_or(seg);
+            prop_assert!(head != "." && head != "..", "{:?} -> {:?}", p, out);
+        }
+    }
+
+    #[test]
+    fn accepted_paths_without_escapes_or_double_slashes_pass_unchanged(p in plain_path()) {
+        if let Ok(out) = normalize(&p) {
+            prop_assert_eq!(&*out, p.as_str());
+        }
+    }
+}
