@@ -88,19 +88,8 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
                 match v {
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
-                    b'%' => {
-                        let next = (
-                            bytes.get(i + 3).and_then(|&x| hex(x)),
-                            bytes.get(i + 4).and_then(|&x| hex(x)),
-                        );
-                        if let (Some(h2), Some(l2)) = next {
-                            let inner = h2 << 4 | l2;
-                            if matches!(inner, b'.' | b'/' | b'\\' | 0..=0x1f | 0x7f) {
-                                return Err(PathError::DoubleEncoded);
-                            }
-                        }
-                        out.push_str("%25");
-                    }
+                    // Double encoding is checked on the output: see `check_double_encoding`.
+                    b'%' => out.push_str("%25"),
                     v if is_unreserved(v) => out.push(v as char),
                     v => {
                         out.push('%');
@@ -127,10 +116,28 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
         i += 1;
     }
     check_segments(&out)?;
+    check_double_encoding(&out)?;
     if out == path {
         return Ok(Cow::Borrowed(path));
     }
     Ok(Cow::Owned(out))
+}
+
+/// Refuses `%25` followed by the hex of a separator, dot, control character or NUL, which a
+/// backend that decodes twice would read as that byte. Checked on the output, not the input:
+/// `%25%32f` decodes its `%32` to `2` and so becomes `%252f` only here.
+fn check_double_encoding(out: &str) -> Result<(), PathError> {
+    let bytes = out.as_bytes();
+    for (i, _) in out.match_indices("%25") {
+        if let (Some(h), Some(l)) = (
+            bytes.get(i + 3).and_then(|&x| hex(x)),
+            bytes.get(i + 4).and_then(|&x| hex(x)),
+        ) && matches!(h << 4 | l, b'.' | b'/' | b'\\' | 0..=0x1f | 0x7f)
+        {
+            return Err(PathError::DoubleEncoded);
+        }
+    }
+    Ok(())
 }
 
 fn check_segments(path: &str) -> Result<(), PathError> {
@@ -194,6 +201,11 @@ mod tests {
             ("/a%4", MalformedEscape),
             ("/a%252e%252e/x", DoubleEncoded),
             ("/a%252f", DoubleEncoded),
+            // The second encoding spelt with escapes of its hex digits.
+            ("/a%25%32f", DoubleEncoded),
+            ("/a%25%32%45", DoubleEncoded),
+            ("/%25%30%30", DoubleEncoded),
+            ("/%25%37F", DoubleEncoded),
             ("/../etc", DotSegment),
             ("/a/./b", DotSegment),
             ("/a/%2e%2e/b", DotSegment),

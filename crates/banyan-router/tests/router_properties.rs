@@ -369,7 +369,8 @@ fn path_input() -> impl Strategy<Value = String> {
     let piece = select(vec![
         "/", "//", "a", "b", ".", "..", ";", "~", "%", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C",
         "%25", "%252e", "%252F", "%2500", "%41", "%3a", "%7e", "%00", "%7f", "%zz", "%4", "\\",
-        " ", "\u{e9}", "\t", "?",
+        // Escaped hex digits, which decode into a second encoding: `%25%32f` is `%252f`.
+        "%32", "%35", "%30", "%66", "%46", "%63", "%65", " ", "\u{e9}", "\t", "?",
     ]);
     (
         prop::bool::weighted(0.9),
@@ -426,6 +427,28 @@ proptest! {
             let head = seg.split(';').next().unwrap_or(seg);
             prop_assert!(head != "." && head != "..", "{:?} -> {:?}", p, out);
         }
+    }
+
+    /// `%25` then the hex of a separator, dot or control byte is refused however each hex digit
+    /// is spelt (raw, or itself escaped), since each spelling normalises to the same `%25XY`.
+    #[test]
+    fn double_encoding_is_refused_however_its_digits_are_spelt(
+        byte in prop_oneof![Just(b'.'), Just(b'/'), Just(b'\\'), Just(0x7f), 0u8..=0x1f],
+        escaped in (any::<bool>(), any::<bool>()),
+        upper in (any::<bool>(), any::<bool>()),
+        prefix in select(vec!["", "/a", "/a/b"]),
+    ) {
+        let spell = |nibble: u8, escaped: bool, upper: bool| {
+            let digit = char::from_digit(u32::from(nibble), 16).expect("nibble");
+            let digit = if upper { digit.to_ascii_uppercase() } else { digit };
+            if escaped { format!("%{:02X}", digit as u32) } else { digit.to_string() }
+        };
+        let path = format!(
+            "{prefix}/%25{}{}",
+            spell(byte >> 4, escaped.0, upper.0),
+            spell(byte & 0xf, escaped.1, upper.1)
+        );
+        prop_assert_eq!(normalize(&path), Err(banyan_router::PathError::DoubleEncoded), "{}", path);
     }
 
     #[test]
