@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod headers;
 pub mod net;
 pub mod node;
 pub mod units;
@@ -269,5 +270,37 @@ routes:
         .unwrap();
         assert_eq!(c.server.max_headers, 100);
         assert_eq!(c.services[0].endpoints[0].weight, 1);
+    }
+}
+
+#[cfg(test)]
+mod header_matcher_tests {
+    #[test]
+    fn matchers_on_headers_removed_before_routing_are_refused() {
+        let src = "\
+services: [{name: s}]
+routes:
+  - name: r
+    match:
+      path: /x
+      headers:
+        - {name: X_Banyan_Consumer, exact: admin}
+        - {name: connection, present: true}
+        - {name: x-http-method-override, exact: DELETE}
+        - {name: x-forwarded-proto, exact: https}
+    service: s
+";
+        let errs = super::parse(src).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|d| d.position.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routes[0].match.headers[0].name",
+                "routes[0].match.headers[1].name",
+                "routes[0].match.headers[2].name"
+            ],
+            "{errs}"
+        );
+        assert!(errs.to_string().contains("identity namespace"), "{errs}");
     }
 }

@@ -273,6 +273,23 @@ fn check_routes(config: &Config, unparsed: &Unparsed, out: &mut Vec<Diagnostic>)
         check_host(&at("match.host"), r.matches.host.as_deref(), out);
         check_methods(&at("match.methods"), r.matches.methods.as_deref(), out);
         check_value_matches(&at("match.headers"), &r.matches.headers, true, out);
+        for (j, m) in r.matches.headers.iter().enumerate() {
+            if let Some(why) = crate::headers::removed_before_routing(
+                &m.name,
+                &config.server.identity_header_prefix,
+            ) {
+                out.push(
+                    Diagnostic::new(
+                        format!("routes[{i}].match.headers[{j}].name"),
+                        format!(
+                            "a matcher on `{}` can never see what the client sent: {why}",
+                            m.name
+                        ),
+                    )
+                    .hint("match on a header the client may set, or leave this matcher out"),
+                );
+            }
+        }
         check_value_matches(&at("match.query"), &r.matches.query, false, out);
         if r.timeout.is_some_and(|d| d.get().is_zero()) {
             out.push(Diagnostic::new(at("timeout"), "must be longer than 0s"));

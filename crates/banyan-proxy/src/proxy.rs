@@ -184,16 +184,20 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Head, GatewayE
 async fn forward(
     snap: &Snapshot,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     id: &HeaderValue,
 ) -> Result<Response<ProxyBody>, GatewayError> {
-    // 1. Sanitize the head and find the canonical path.
+    // 1. Sanitize: check the head, find the canonical path, and apply the header policy
+    //    before routing, so that no matcher sees a header the backend will not (a client's
+    //    `x-banyan-*`, an untrusted `X-Forwarded-For`).
     let head = check_head(snap, &req)?;
     if req.uri().path() == "*" || !req.uri().path().starts_with('/') {
         return Err(GatewayError::BadRequest(
             "the request target must be an absolute path".into(),
         ));
     }
+    let trusted = snap.policy.is_trusted(conn.peer.ip);
+    let wants_trailers = snap.policy.clean_request(req.headers_mut(), trusted);
     let path = normalize(req.uri().path()).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
 
     // 2. Route.
@@ -277,9 +281,7 @@ async fn forward(
         &captures,
         req.uri().query(),
     )?;
-    let trusted = snap.policy.is_trusted(conn.peer.ip);
     let (mut parts, body) = req.into_parts();
-    let wants_trailers = snap.policy.clean_request(&mut parts.headers, trusted);
     snap.policy
         .add_forwarding(&mut parts.headers, &conn.peer, head.sent.as_ref(), trusted);
     if wants_trailers {

@@ -14,57 +14,9 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-/// Hop-by-hop headers (RFC 9110 7.6.1 and the usual extras); never forwarded either way.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
-];
-
-/// Client headers that ask a backend framework to re-route or re-method the request, or that
-/// claim a client address: the gateway decided those already.
-const OVERRIDES: &[&str] = &[
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-original-method",
-];
-
-/// Forwarding headers: believed only from trusted proxies.
-const FORWARDING: &[&str] = &[
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "forwarded",
-    "x-real-ip",
-];
-
-/// Headers the `Connection` header may not nominate for removal: framing and routing.
-const PROTECTED: &[&str] = &["host", "content-length", "x-request-id"];
-
-/// Compares a header name with `-` and `_` treated alike: many stacks (CGI, WSGI, nginx with
-/// `underscores_in_headers`) turn `x_banyan_consumer` into the same variable as
-/// `x-banyan-consumer`.
-fn same_name(name: &str, target: &str) -> bool {
-    name.len() == target.len()
-        && name
-            .bytes()
-            .zip(target.bytes())
-            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
-}
-
-fn starts_with_name(name: &str, prefix: &str) -> bool {
-    name.len() >= prefix.len() && same_name(&name[..prefix.len()], prefix)
-}
+use banyan_model::headers::{
+    FORWARDING, HOP_BY_HOP, OVERRIDES, PROTECTED, same_name, starts_with_name,
+};
 
 /// Settings of the policy, from `server:` in the config.
 #[derive(Debug, Clone)]

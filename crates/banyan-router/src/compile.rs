@@ -236,14 +236,33 @@ fn parse_template(t: &str, path: &PathPattern) -> Result<Vec<Part>, RewriteError
     if !rest.is_empty() {
         parts.push(Part::Lit(rest.to_string()));
     }
-    for p in &parts {
-        if let Part::Lit(l) = p
-            && (l.contains('}')
-                || crate::path::normalize(&format!("/{l}")).is_err() && !l.starts_with('/'))
-        {
+    // What is forwarded must be as canonical as what was routed: check the whole template
+    // with each capture standing for a plain segment.
+    let sample: String = parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(l) => l.as_str(),
+            Part::Capture(_) => "x",
+        })
+        .collect();
+    if let Some(c) = sample.chars().find(|c| matches!(c, '?' | '#' | '}')) {
+        return Err(err(
+            format!("`{c}` is not allowed in a path template"),
+            "a template is a path only; the request's query is forwarded as it came".into(),
+        ));
+    }
+    match crate::path::normalize(&sample) {
+        Ok(n) if n == sample => {}
+        Ok(n) => {
             return Err(err(
-                format!("`{l}` is not valid in a path"),
-                "use plain path characters".into(),
+                format!("`{t}` is not in canonical form (it would be forwarded as `{n}`)"),
+                "remove `//` and write unreserved characters without escapes".into(),
+            ));
+        }
+        Err(e) => {
+            return Err(err(
+                format!("`{t}` is not a safe path: {e}"),
+                "templates may not hold `.` or `..` segments, encoded `/` or `\\`, or control characters".into(),
             ));
         }
     }

@@ -190,3 +190,32 @@ fn a_template_naming_an_unknown_capture_is_refused_with_the_known_ones() {
     assert!(d.message.contains("`{invoice}` is not a capture"), "{d}");
     assert_eq!(d.hint.as_deref(), Some("captures: id"));
 }
+
+#[test]
+fn templates_that_would_forward_an_unsafe_or_uncanonical_path_are_refused() {
+    for (template, says) in [
+        ("/x/../admin/{id}", "not a safe path"),
+        ("/a%2fb/{id}", "not a safe path"),
+        ("/a/%zz/{id}", "not a safe path"),
+        ("/a b/{id}", "not a safe path"),
+        ("/a//{id}", "canonical"),
+        ("/%41/{id}", "canonical"),
+        ("/a?x=1/{id}", "`?` is not allowed"),
+        ("/a#frag/{id}", "`#` is not allowed"),
+    ] {
+        let errs = router_errors(&format!(
+            "
+  - name: inv
+    match: {{path: '/v2/invoices/{{id}}'}}
+    service: app
+    rewrite: {{path: '{template}'}}
+"
+        ));
+        assert_eq!(errs.len(), 1, "{template}: {errs:?}");
+        assert_eq!(
+            errs[0].position.path, "routes[0].rewrite.path",
+            "{template}"
+        );
+        assert!(errs[0].message.contains(says), "{template}: {}", errs[0]);
+    }
+}

@@ -198,3 +198,40 @@ async fn upstream_connections_are_reused_and_survive_a_reload() {
         "the pool survived the reload"
     );
 }
+
+#[tokio::test]
+async fn routes_match_on_sanitized_headers_so_untrusted_forwarding_claims_do_not_count() {
+    let secure = Backend::echo().await;
+    let plain = Backend::echo().await;
+    let yaml = format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - {{ name: secure, endpoints: [{{ url: "http://{}" }}] }}
+  - {{ name: plain, endpoints: [{{ url: "http://{}" }}] }}
+routes:
+  - name: https-only
+    match: {{ path: /account, headers: [{{ name: x-forwarded-proto, exact: https }}] }}
+    service: secure
+  - name: fallback
+    match: {{ path: /account }}
+    service: plain
+"#,
+        secure.addr, plain.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let req = Request::get(gw.url("/account"))
+        .header("x-forwarded-proto", "https")
+        .body(empty())
+        .unwrap();
+    let (parts, _) = send(&h1_client(), req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(
+        secure.hits(),
+        0,
+        "an untrusted client's X-Forwarded-Proto must not select a route"
+    );
+    assert_eq!(plain.hits(), 1);
+    assert_eq!(plain.last().unwrap().headers["x-forwarded-proto"], "http");
+}
