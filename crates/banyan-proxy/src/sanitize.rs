@@ -81,11 +81,10 @@ impl HeaderPolicy {
         host: Option<&HeaderValue>,
         trusted: bool,
     ) {
-        match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) if trusted && !prev.is_empty() => {
-                set(headers, &X_FORWARDED_FOR, &format!("{prev}, {}", peer.ip))
-            }
-            _ => {
+        // A trusted proxy may have sent several lines; they form one list (RFC 9110 5.3).
+        match joined(headers, &X_FORWARDED_FOR).filter(|prev| trusted && !prev.is_empty()) {
+            Some(prev) => set(headers, &X_FORWARDED_FOR, &format!("{prev}, {}", peer.ip)),
+            None => {
                 headers.insert(X_FORWARDED_FOR.clone(), peer.header.clone());
             }
         }
@@ -99,13 +98,8 @@ impl HeaderPolicy {
         }
         let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
         let mut elem = String::with_capacity(peer.node.len() + host.len() + 32);
-        if trusted
-            && let Some(prev) = headers
-                .get(&FORWARDED)
-                .and_then(|v| v.to_str().ok())
-                .filter(|p| !p.is_empty())
-        {
-            elem.push_str(prev);
+        if trusted && let Some(prev) = joined(headers, &FORWARDED).filter(|p| !p.is_empty()) {
+            elem.push_str(&prev);
             elem.push_str(", ");
         }
         elem.push_str("for=");
@@ -157,6 +151,22 @@ impl PeerAddr {
             node,
         }
     }
+}
+
+/// Every line of a list header, joined with `, `; `None` when absent or not text.
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in headers.get_all(name) {
+        let v = v.to_str().ok()?;
+        match &mut out {
+            Some(s) => {
+                s.push_str(", ");
+                s.push_str(v);
+            }
+            None => out = Some(v.to_string()),
+        }
+    }
+    out
 }
 
 fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
@@ -322,6 +332,17 @@ mod tests {
         );
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.1.1");
         assert_eq!(h["x-forwarded-proto"], "https");
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
+        p.add_forwarding(
+            &mut h,
+            &PeerAddr::new("10.1.1.1:5000".parse().unwrap()),
+            None,
+            true,
+        );
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.1.1");
     }
 
     #[test]

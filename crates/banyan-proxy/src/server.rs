@@ -58,13 +58,18 @@ pub fn http_builder(s: &ConnSettings) -> auto::Builder<TokioExecutor> {
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(100)
-        .max_header_list_size(s.max_header_bytes as u32)
+        // HTTP/2 counts 32 bytes per field on top of name and value; leave room so that the
+        // gateway's own check (problem+json 431) answers before h2's bare refusal.
+        .max_header_list_size((s.max_header_bytes * 2 + 32 * s.max_headers) as u32)
         .max_pending_accept_reset_streams(Some(50))
         .max_local_error_reset_streams(Some(256))
         .initial_stream_window_size(64 * 1024)
         .initial_connection_window_size(1024 * 1024)
         .max_send_buf_size(256 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(20)))
+        // Pings find dead peers on long streams. They also count as traffic for the idle
+        // watchdog, so they come at twice the idle timeout: an idle connection still sees a
+        // whole quiet period and is closed.
+        .keep_alive_interval(Some((s.idle_timeout * 2).max(Duration::from_secs(20))))
         .keep_alive_timeout(Duration::from_secs(20));
     b
 }

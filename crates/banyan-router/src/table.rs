@@ -358,7 +358,8 @@ impl Router {
             {
                 return Some(id);
             }
-            if let Some(child) = &node.param {
+            // A `{param}` is one non-empty segment: `/users/` is not `/users/{id}` with no id.
+            if let Some(child) = node.param.as_ref().filter(|_| e > s) {
                 w.caps.push((s, e));
                 if let Some(id) = self.walk(child, depth + 1, w) {
                     return Some(id);
@@ -461,7 +462,7 @@ fn match_path(p: &PathPattern, path: &str) -> Option<Captures> {
                 }
             }
             Seg::Param(_) => {
-                let x = segs.get(i)?;
+                let x = segs.get(i).filter(|x| !x.is_empty())?;
                 let start = x.as_ptr() as usize - base;
                 caps.push((start as u32, (start + x.len()) as u32));
             }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -37,11 +37,11 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub config: PathBuf,
     /// Runtime worker threads (overrides `runtime.worker_threads`); 1 runs single-threaded.
-    #[arg(long, env = "BANYAN_WORKERS")]
-    pub workers: Option<usize>,
+    #[arg(long, env = "BANYAN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
     /// Log format: `text` or `json`.
-    #[arg(long, default_value = "text")]
-    pub log_format: String,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Do not watch the config file for changes (SIGHUP and the admin API still reload).
     #[arg(long)]
     pub no_watch: bool,
@@ -78,4 +78,10 @@ pub struct ExplainArgs {
     /// The listener the request arrives on (default: the first).
     #[arg(long)]
     pub listener: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

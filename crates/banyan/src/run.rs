@@ -11,11 +11,11 @@ use banyan_proxy::{Gateway, Reloader, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::cli::RunArgs;
+use crate::cli::{LogFormat, RunArgs};
 use crate::routes::read;
 
 pub fn run(args: RunArgs) -> ExitCode {
-    init_logging(&args.log_format);
+    init_logging(args.log_format);
     let gateway = match read(&args.config).and_then(|src| Gateway::from_yaml(&src)) {
         Ok(g) => g,
         Err(e) => {
@@ -23,9 +23,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let workers = args
-        .workers
-        .or(gateway.snapshot().config.runtime.worker_threads);
+    let workers =
+        args.workers
+            .map(usize::from)
+            .or(gateway.snapshot().config.runtime.worker_threads);
     let runtime = match workers {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -55,13 +56,13 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if format == LogFormat::Json {
         b.json().init();
     } else {
         b.init();

@@ -219,3 +219,20 @@ fn templates_that_would_forward_an_unsafe_or_uncanonical_path_are_refused() {
         assert!(errs[0].message.contains(says), "{template}: {}", errs[0]);
     }
 }
+
+#[test]
+fn a_param_needs_a_non_empty_segment() {
+    let c = routes(
+        "
+  - name: user
+    match: {path: '/users/{id}'}
+    service: app
+  - name: users-rest
+    match: {path: '/users/{*rest}'}
+    service: app
+",
+    );
+    assert_eq!(get("/users/7").route(&c).as_deref(), Some("user"));
+    // `/users/` has an empty last segment: not a user id, so the tail takes it.
+    assert_eq!(get("/users/").route(&c).as_deref(), Some("users-rest"));
+}
