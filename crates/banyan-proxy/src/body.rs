@@ -84,6 +84,14 @@ pub struct BodyTooLarge {
     pub limit: u64,
 }
 
+/// The error a [`LimitedBody`] ends with when the client's own body failed: malformed framing
+/// (a bad chunk size, an HTTP/2 content-length that disagrees with the data) or a client that
+/// went away. Found again in the upstream error's source chain, so that the client, not the
+/// upstream, is blamed.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body could not be read")]
+pub struct ClientBodyError(#[source] pub hyper::Error);
+
 impl Body for LimitedBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -106,8 +114,9 @@ impl Body for LimitedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            other => other.map_err(|e| -> BoxError { Box::new(e) }),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyError(e))))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 

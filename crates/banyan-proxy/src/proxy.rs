@@ -14,7 +14,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::body::{BodyTooLarge, LimitedBody, ProxyBody};
+use crate::body::{BodyTooLarge, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
@@ -354,6 +354,13 @@ fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
     while let Some(s) = src {
         if let Some(t) = s.downcast_ref::<BodyTooLarge>() {
             return GatewayError::PayloadTooLarge { limit: t.limit };
+        }
+        // The client's body broke (bad chunk framing, a wrong HTTP/2 content-length, a client
+        // gone): the client's fault, answered with 400 and a closed connection, never a 502.
+        if s.downcast_ref::<ClientBodyError>().is_some() {
+            return GatewayError::BadRequest(
+                "the request body is malformed or ended before its framing said".into(),
+            );
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::TimedOut
