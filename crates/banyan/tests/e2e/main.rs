@@ -2,10 +2,12 @@
 //! per behaviour, so that the suite links once.
 
 mod harness;
+mod wire;
 
 mod admin_api;
 mod cli;
 mod examples_validate;
+mod h1_smuggling;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;

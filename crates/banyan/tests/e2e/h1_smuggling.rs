@@ -1,0 +1,411 @@
+//! HTTP/1.1 request smuggling: framing that two parsers could read differently is refused
+//! with 400, and the backend sees exactly the requests a correct parser sees, never one
+//! hidden in a body.
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::harness::*;
+use crate::wire::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A request a smuggler hides in a body; no test may ever see it reach the backend.
+const HIDDEN: &str = "GET /api/hidden HTTP/1.1\r\nHost: x\r\n\r\n";
+
+fn config(backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - name: backend
+    endpoints: [{{ url: "http://{backend}" }}]
+routes:
+  - name: api
+    match: {{ path: "/api/{{*rest}}" }}
+    service: backend
+  - name: upload
+    match: {{ path: "/upload/{{*rest}}" }}
+    service: backend
+    max_body_bytes: 16
+"#
+    )
+}
+
+async fn setup() -> (Recorder, TestGateway) {
+    let rec = Recorder::start().await;
+    let gw = TestGateway::start(&config(rec.addr())).await;
+    (rec, gw)
+}
+
+fn assert_nothing_hidden(rec: &Recorder) {
+    let uris = rec.uris();
+    assert!(
+        !uris
+            .iter()
+            .any(|u| u.contains("hidden") || u.contains("admin")),
+        "a request hidden in a body reached the backend: {uris:?}"
+    );
+}
+
+/// Sends `head` + `body` on a fresh connection and returns the responses.
+async fn exchange(gw: &TestGateway, bytes: &str) -> Vec<RawResponse> {
+    let text = raw(gw.addr(), bytes.as_bytes(), WAIT).await;
+    responses(text.as_bytes())
+}
+
+/// A chunked body whose single chunk is `HIDDEN`.
+fn chunked_hidden() -> String {
+    format!("{:x}\r\n{HIDDEN}\r\n0\r\n\r\n", HIDDEN.len())
+}
+
+#[tokio::test]
+#[ignore = "hyper reads Content-Length with Transfer-Encoding as chunked (RFC 9112 6.3 allows \
+            it), drops the Content-Length and closes the connection, so the gateway never sees \
+            the conflict to refuse it; the safety half is tested below"]
+async fn content_length_with_transfer_encoding_is_refused() {
+    let (rec, gw) = setup().await;
+    let body = chunked_hidden();
+    let req = format!(
+        "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+    );
+    let r = exchange(&gw, &req).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [400]);
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_never_hides_a_request() {
+    let (rec, gw) = setup().await;
+    // CL.TE: a parser that believes Content-Length sees `HIDDEN` as the next request.
+    let body = chunked_hidden();
+    let cl_te = format!(
+        "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+    );
+    // TE.CL: a parser that believes Transfer-Encoding sees `HIDDEN` after the empty chunk.
+    let tail = format!("0\r\n\r\n{HIDDEN}");
+    let te_cl = format!(
+        "POST /api/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{tail}",
+        tail.len()
+    );
+    for req in [cl_te, te_cl] {
+        let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let got = read_response(&mut s, WAIT).await;
+        let r = responses(&got);
+        assert!(
+            matches!(r.first().map(|r| r.status), Some(200 | 400)),
+            "{r:?}"
+        );
+        // Whatever it answered, the connection is not trusted for another request.
+        assert!(closed_within(&mut s, WAIT).await, "connection kept open");
+        assert_eq!(r.len(), 1, "one response per connection: {r:?}");
+    }
+    assert_nothing_hidden(&rec);
+    // Where the request was served, the body was read as chunked, the way every parser
+    // downstream will read the re-framed request.
+    for (uri, body) in rec.complete().await {
+        match uri.as_str() {
+            "/api/a" => assert_eq!(body, HIDDEN.as_bytes()),
+            "/api/b" => assert!(body.is_empty(), "{body:?}"),
+            other => panic!("unexpected request {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn conflicting_or_malformed_content_lengths_are_refused() {
+    let (rec, gw) = setup().await;
+    for cl in [
+        "Content-Length: 5\r\nContent-Length: 6",
+        "Content-Length: +5",
+        "Content-Length: -5",
+        "Content-Length: 5, 5",
+        "Content-Length: 5,6",
+        "Content-Length: 0x5",
+        "Content-Length: 5 5",
+        "Content-Length: 99999999999999999999999",
+    ] {
+        let req = format!("POST /api/a HTTP/1.1\r\nHost: x\r\n{cl}\r\n\r\nhello{HIDDEN}");
+        let r = exchange(&gw, &req).await;
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [400],
+            "{cl:?}"
+        );
+    }
+    assert_eq!(rec.backend.hits(), 0, "{:?}", rec.uris());
+}
+
+#[tokio::test]
+async fn obfuscated_transfer_encodings_are_refused() {
+    let (rec, gw) = setup().await;
+    let body = chunked_hidden();
+    for te in [
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding: chunked, identity",
+        "Transfer-Encoding: identity",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity",
+        "Transfer-Encoding : chunked",
+        "Transfer-Encoding\t: chunked",
+        " Transfer-Encoding: chunked",
+        "Transfer-Encoding: \x0bchunked",
+        "Transfer-Encoding: \x0cchunked",
+        "Transfer-Encoding:\r\n chunked",
+        "Transfer-Encoding: identity\r\n\tchunked",
+        "X-Padding: a\r\n Transfer-Encoding: chunked",
+        "Transfer_Encoding: chunked",
+    ] {
+        let req = format!(
+            "POST /api/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{te}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let r = exchange(&gw, &req).await;
+        let statuses: Vec<u16> = r.iter().map(|r| r.status).collect();
+        // `Transfer_Encoding` is just another header: the Content-Length frames the body and
+        // the request is served, with the whole chunked text as its body.
+        if te.starts_with("Transfer_") {
+            assert_eq!(statuses, [200], "{te:?}");
+        } else {
+            assert_eq!(statuses, [400], "{te:?}");
+        }
+    }
+    assert_nothing_hidden(&rec);
+    for (_, body) in rec.complete().await {
+        assert_eq!(body, chunked_hidden().as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn whitespace_around_chunked_is_read_as_chunked() {
+    // Optional whitespace (SP, HTAB) is part of the grammar: these are plainly chunked, and the
+    // body must be read as chunks, never as a Content-Length or as a new request.
+    let (rec, gw) = setup().await;
+    for te in [
+        "Transfer-Encoding:  chunked",
+        "Transfer-Encoding:\tchunked",
+        "Transfer-Encoding: chunked \t",
+        "Transfer-Encoding: CHUNKED",
+    ] {
+        let req = format!(
+            "POST /api/ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{te}\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+        );
+        let r = exchange(&gw, &req).await;
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [200],
+            "{te:?}: {r:?}"
+        );
+    }
+    let complete = rec.complete().await;
+    let ws: Vec<_> = complete.iter().filter(|(u, _)| u == "/api/ws").collect();
+    assert_eq!(ws.len(), 4, "{complete:?}");
+    assert!(ws.iter().all(|(_, b)| b == "hello"), "{ws:?}");
+}
+
+#[tokio::test]
+async fn malformed_chunk_framing_is_refused_and_never_completes_upstream() {
+    let (rec, gw) = setup().await;
+    for body in [
+        // A bare LF inside a chunk extension.
+        format!("5;ext=1\nx\r\nhello\r\n0\r\n\r\n{HIDDEN}"),
+        // A bare LF ending the chunk-size line.
+        format!("5\nhello\r\n0\r\n\r\n{HIDDEN}"),
+        // A chunk size that does not fit in 64 bits.
+        format!("ffffffffffffffffff\r\nhello\r\n0\r\n\r\n{HIDDEN}"),
+        // A chunk longer than its size.
+        format!("2\r\nhello\r\n0\r\n\r\n{HIDDEN}"),
+        // No hex digits at all.
+        format!("zz\r\nhello\r\n0\r\n\r\n{HIDDEN}"),
+    ] {
+        let req = format!(
+            "POST /api/chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
+        let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let got = responses(&read_response(&mut s, WAIT).await);
+        let first = got.first().map(|r| r.status);
+        assert_eq!(first, Some(400), "{body:?}: {got:?}");
+        got[0].problem();
+        assert!(closed_within(&mut s, WAIT).await, "{body:?}: kept open");
+    }
+    assert_nothing_hidden(&rec);
+    assert_eq!(
+        rec.complete().await,
+        [],
+        "a malformed body reached the backend whole"
+    );
+}
+
+#[tokio::test]
+async fn a_get_body_is_read_by_its_length_and_the_next_request_follows_it() {
+    let (rec, gw) = setup().await;
+    let req = format!(
+        "GET /api/first HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{HIDDEN}\
+         GET /api/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        HIDDEN.len()
+    );
+    let r = exchange(&gw, &req).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200]);
+    assert_eq!(rec.uris(), ["/api/first", "/api/second"]);
+    let complete = rec.complete().await;
+    assert_eq!(complete[0].1, HIDDEN.as_bytes(), "the GET body went along");
+}
+
+#[tokio::test]
+async fn an_early_404_does_not_let_the_unread_body_become_a_request() {
+    let (rec, gw) = setup().await;
+    let hidden = "GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let after = "GET /api/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let req = format!(
+        "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{hidden}{after}",
+        hidden.len()
+    );
+    let r = exchange(&gw, &req).await;
+    let statuses: Vec<u16> = r.iter().map(|r| r.status).collect();
+    // The body is either skipped (and the next request served) or the connection closed.
+    match statuses.as_slice() {
+        [404] => assert_eq!(rec.backend.hits(), 0),
+        [404, 200] => assert_eq!(rec.uris(), ["/api/after"]),
+        other => panic!("unexpected answers {other:?}: {r:?}"),
+    }
+    r[0].problem();
+    assert_nothing_hidden(&rec);
+}
+
+#[tokio::test]
+async fn an_early_413_does_not_let_the_unread_body_become_a_request() {
+    let (rec, gw) = setup().await;
+    let hidden = "GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let req = format!(
+        "POST /upload/x HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{hidden}",
+        hidden.len()
+    );
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let r = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [413]);
+    assert_eq!(r[0].header("connection"), Some("close"));
+    r[0].problem();
+    assert!(closed_within(&mut s, WAIT).await);
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn expect_continue_to_a_404_never_reads_the_body_as_a_request() {
+    let (rec, gw) = setup().await;
+    let hidden = "GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let head = format!(
+        "POST /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        hidden.len()
+    );
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    let first = read_response(&mut s, WAIT).await;
+    let r = responses(&first);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [404],
+        "no 100 Continue for a request that is refused"
+    );
+    r[0].problem();
+    // The client sends the body anyway: it must never be parsed as a request.
+    let _ = s.write_all(hidden.as_bytes()).await;
+    let rest = read_until_quiet(&mut s, Duration::from_secs(1)).await;
+    assert_eq!(statuses(&rest), Vec::<u16>::new(), "{rest}");
+    assert_eq!(rec.backend.hits(), 0, "{:?}", rec.uris());
+}
+
+#[tokio::test]
+async fn expect_continue_to_a_route_gets_100_then_the_answer() {
+    let (rec, gw) = setup().await;
+    let head =
+        "POST /api/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&got).contains("100 Continue") {
+        use tokio::io::AsyncReadExt;
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => panic!(
+                "no 100 Continue: {:?}",
+                String::from_utf8_lossy(&got).into_owned()
+            ),
+        }
+    }
+    s.write_all(b"hello").await.expect("write body");
+    got.extend(read_response(&mut s, WAIT).await);
+    let r = responses(&got);
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [100, 200]);
+    assert_eq!(
+        rec.complete().await,
+        [("/api/upload".to_string(), "hello".into())]
+    );
+}
+
+/// An upstream that answers the first request with a response and then the bytes of a second
+/// one nobody asked for; later requests must never get those bytes as their answer.
+#[tokio::test]
+async fn extra_bytes_from_an_upstream_are_never_an_answer_to_the_next_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = tokio::spawn(async move {
+        // Bounded: this test makes at most a handful of connections.
+        for _ in 0..8 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let _ = read_request_head(&mut s).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\
+                          HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned",
+                    )
+                    .await;
+                // Keep the connection open, as a confused upstream would.
+                let _ = read_request_head(&mut s).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(WAIT).await;
+            });
+        }
+    });
+    let gw = TestGateway::start(&config(addr)).await;
+    let client = h1_client();
+    for i in 0..4 {
+        let req = http::Request::get(gw.url(&format!("/api/{i}")))
+            .body(empty())
+            .expect("request");
+        let resp = client.request(req).await.expect("request");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&body[..], b"ok", "request {i} got another request's answer");
+    }
+    upstream.abort();
+}
+
+/// Reads from `s` until an empty line (the end of a request head), bounded by `WAIT`.
+async fn read_request_head(s: &mut TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    got
+}
