@@ -8,6 +8,7 @@ mod admin_api;
 mod cli;
 mod examples_validate;
 mod h1_smuggling;
+mod h2_abuse;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;
