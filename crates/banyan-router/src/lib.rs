@@ -16,26 +16,44 @@ pub use pattern::{HostPattern, PathPattern};
 pub use table::{Captures, Explanation, Outcome, Reason, RequestView, Route, Router, Spans};
 
 /// Lower-cases a request host and removes its port and a trailing dot, the form routes are
-/// matched against. Returns `None` for a host that is not a valid name or address.
+/// matched against. Returns `None` for a host that is not a valid name or address: a host is
+/// a bracketed IPv6 literal or dot-separated non-empty labels, followed by at most one `:port`,
+/// so that no backend can read another host (or port) out of what was routed.
 pub fn normalize_host(authority: &str) -> Option<String> {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        // [v6]:port
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        // [v6] or [v6]:port
         let end = rest.find(']')?;
-        &authority[..end + 2]
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            Some(_) => return None,
-            None => authority,
+        let v6 = &rest[..end];
+        if v6.is_empty()
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
         }
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':' | b'_')
+        let port = match &rest[end + 1..] {
+            "" => "",
+            after => after.strip_prefix(':')?,
+        };
+        (&authority[..end + 2], port)
+    } else {
+        let (h, port) = authority.split_once(':').unwrap_or((authority, ""));
+        let h = h.strip_suffix('.').unwrap_or(h);
+        let labels_ok = h.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-    valid.then(|| host.to_ascii_lowercase())
+        if !labels_ok {
+            return None;
+        }
+        (h, port)
+    };
+    // `u16::from_str` takes a leading `+`; a port is digits only.
+    let port_ok = port.bytes().all(|b| b.is_ascii_digit())
+        && (port.is_empty() || port.parse::<u16>().is_ok());
+    (!host.is_empty() && host.len() <= 253 && port_ok).then(|| host.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -56,5 +74,33 @@ mod tests {
         assert_eq!(normalize_host("a b"), None);
         assert_eq!(normalize_host("a:b"), None);
         assert_eq!(normalize_host(""), None);
+        assert_eq!(
+            normalize_host("API.Example.COM.:443").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            normalize_host("a_b.example").as_deref(),
+            Some("a_b.example")
+        );
+        // A second port, a second colon, brackets or empty labels outside an IPv6 literal,
+        // anything after the literal's `]`: each could name another host to a backend.
+        for bad in [
+            "api.example.com:80:80",
+            "a:b:1",
+            "x]y",
+            "[api.example.com]",
+            "[::1]x",
+            "[::1]:abc",
+            "[::1]@evil",
+            "[]",
+            "api..example.com",
+            ".api.example.com",
+            "api.example.com..",
+            ".",
+            "api.example.com:+80",
+            "api.example.com:99999",
+        ] {
+            assert_eq!(normalize_host(bad), None, "{bad}");
+        }
     }
 }
