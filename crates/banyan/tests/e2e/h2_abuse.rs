@@ -329,39 +329,12 @@ async fn setup() -> (Recorder, TestGateway) {
     (rec, gw)
 }
 
-/// A well-behaved HTTP/2 client (the `h2` crate): status and body of one request.
-async fn h2_request(gw: &TestGateway, req: Request<()>, body: Option<Bytes>) -> (u16, Bytes) {
-    let tcp = TcpStream::connect(gw.addr()).await.expect("connect");
-    let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
-    let conn = tokio::spawn(conn);
-    let (resp, mut send) = client
-        .send_request(req, body.is_none())
-        .expect("send request");
-    if let Some(b) = body {
-        send.send_data(b, true).expect("send body");
-    }
-    let resp = tokio::time::timeout(WAIT, resp)
-        .await
-        .expect("answer in time")
-        .expect("response");
-    let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    let mut out = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.expect("body");
-        let _ = body.flow_control().release_capacity(chunk.len());
-        out.extend_from_slice(&chunk);
-    }
-    conn.abort();
-    (status, out.into())
-}
-
 /// The gateway still answers a fresh HTTP/2 connection and a fresh HTTP/1.1 one.
 async fn assert_still_serving(gw: &TestGateway) {
     let req = Request::get("http://api.example.com/api/health")
         .body(())
         .expect("request");
-    let (status, _) = h2_request(gw, req, None).await;
+    let (status, _) = h2_request(gw.addr(), req, None).await;
     assert_eq!(status, 200, "HTTP/2 after the attack");
     let (parts, _) = get(&gw.url("/api/health")).await;
     assert_eq!(parts.status, StatusCode::OK, "HTTP/1.1 after the attack");
@@ -373,7 +346,7 @@ async fn a_plain_request_from_a_real_http2_client_is_served() {
     let req = Request::post("http://api.example.com/api/upload?x=1")
         .body(())
         .expect("request");
-    let (status, body) = h2_request(&gw, req, Some(Bytes::from_static(b"hello"))).await;
+    let (status, body) = h2_request(gw.addr(), req, Some(Bytes::from_static(b"hello"))).await;
     assert_eq!(status, 200);
     assert_eq!(&body[..], b"got 5 bytes");
     assert_eq!(
@@ -468,7 +441,7 @@ async fn authority_and_host_must_agree() {
         .header("host", "admin.internal")
         .body(())
         .expect("request");
-    let (status, body) = h2_request(&gw, req, None).await;
+    let (status, body) = h2_request(gw.addr(), req, None).await;
     assert_eq!(status, 400);
     let parts = http::Response::builder()
         .status(status)

@@ -9,6 +9,7 @@ mod cli;
 mod examples_validate;
 mod h1_smuggling;
 mod h2_abuse;
+mod host_and_target;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;

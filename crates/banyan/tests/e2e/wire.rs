@@ -154,6 +154,38 @@ pub async fn read_response(s: &mut TcpStream, within: Duration) -> Vec<u8> {
     }
 }
 
+/// A well-behaved HTTP/2 client (the `h2` crate, which sends `:authority` and any `host`
+/// header exactly as given) on a fresh connection to `addr`: status and body of one request.
+pub async fn h2_request(
+    addr: std::net::SocketAddr,
+    req: Request<()>,
+    body: Option<Bytes>,
+) -> (u16, Bytes) {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
+    let conn = tokio::spawn(conn);
+    let (resp, mut send) = client
+        .send_request(req, body.is_none())
+        .expect("send request");
+    if let Some(b) = body {
+        send.send_data(b, true).expect("send body");
+    }
+    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+        .await
+        .expect("answer in time")
+        .expect("response");
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("body");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    conn.abort();
+    (status, out.into())
+}
+
 /// What a [`Recorder`] made of one request.
 #[derive(Debug, Clone)]
 pub struct Recorded {
