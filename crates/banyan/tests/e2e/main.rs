@@ -14,6 +14,7 @@ mod path_normalisation;
 mod proxying;
 mod reload_under_load;
 mod shutdown_drain;
+mod spoofed_identity_headers;
 mod streaming;
 mod upstream_errors;
 mod upstream_http2;
