@@ -1,0 +1,359 @@
+//! Every client-controlled size and time has a bound: heads, header counts, targets and bodies
+//! over their limits get 431, 414 or 413 problems before any upstream sees them, per-route body
+//! limits raise or lower the global one, and slow or idle clients are disconnected.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::*;
+use crate::wire::*;
+
+/// Bounds for waits that end early when things work; never a measure of speed.
+const WAIT: Duration = Duration::from_secs(10);
+
+const LIMITS: &str = "server:
+  max_header_bytes: 4KiB
+  max_headers: 20
+  max_uri_bytes: 1KiB
+  max_body_bytes: 64KiB
+";
+
+fn config(backend: std::net::SocketAddr, server: &str) -> String {
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+{server}services:
+  - name: backend
+    endpoints: [{{ url: "http://{backend}" }}]
+routes:
+  - name: api
+    match: {{ path: "/api/{{*rest}}" }}
+    service: backend
+  - name: small
+    match: {{ path: "/small/{{*rest}}" }}
+    service: backend
+    max_body_bytes: 1KiB
+  - name: big
+    match: {{ path: "/big/{{*rest}}" }}
+    service: backend
+    max_body_bytes: 1MiB
+"#
+    )
+}
+
+async fn setup(server: &str) -> (Recorder, TestGateway) {
+    let rec = Recorder::start().await;
+    let gw = TestGateway::start(&config(rec.addr(), server)).await;
+    (rec, gw)
+}
+
+/// Writes `bytes` from another task (ignoring a server that hangs up mid-write) while reading
+/// what comes back, until the server closes or is quiet for `quiet`.
+async fn send_big(gw: &TestGateway, bytes: Vec<u8>, quiet: Duration) -> String {
+    let s = TcpStream::connect(gw.addr()).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&bytes).await;
+        wr
+    });
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(quiet, rd.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    writer.abort();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The single response to `bytes`, which must be a problem with `status` on a closed connection.
+async fn expect_problem(gw: &TestGateway, bytes: Vec<u8>, status: u16) -> serde_json::Value {
+    let text = send_big(gw, bytes, WAIT).await;
+    let r = responses(text.as_bytes());
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [status],
+        "{text}"
+    );
+    assert_eq!(r[0].header("connection"), Some("close"));
+    r[0].problem()
+}
+
+fn head_with(extra: &str) -> Vec<u8> {
+    format!("GET /api/x HTTP/1.1\r\nHost: a\r\n{extra}\r\n").into_bytes()
+}
+
+#[tokio::test]
+async fn a_head_over_max_header_bytes_gets_a_431_problem() {
+    let (rec, gw) = setup(LIMITS).await;
+    let v = "v".repeat(1000);
+    let five_lines: String = (0..5).map(|i| format!("X-Pad-{i}: {v}\r\n")).collect();
+    let p = expect_problem(&gw, head_with(&five_lines), 431).await;
+    assert_eq!(p["type"], "urn:banyan:problem:headers-too-large");
+    let one_line = format!("X-Pad: {}\r\n", "v".repeat(5000));
+    expect_problem(&gw, head_with(&one_line), 431).await;
+    // Just under the limit is served.
+    let text = raw(
+        gw.addr(),
+        &head_with(&format!(
+            "Connection: close\r\nX-Pad: {}\r\n",
+            "v".repeat(3000)
+        )),
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&text), [200], "{text}");
+    assert_eq!(rec.backend.hits(), 1);
+}
+
+#[tokio::test]
+async fn a_head_far_over_the_limit_is_cut_off_by_the_parser() {
+    // 256 KiB of headers never reach the gateway's own check: the parser's bounded buffer
+    // answers 431 and closes (with a reset, for the bytes it never read).
+    let (rec, gw) = setup(LIMITS).await;
+    let lines: String = (0..256)
+        .map(|i| format!("X-Pad-{i}: {}\r\n", "v".repeat(1000)))
+        .collect();
+    let text = send_big(&gw, head_with(&lines), WAIT).await;
+    assert_eq!(statuses(&text), [431], "{text}");
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn more_headers_than_max_headers_get_a_431_problem() {
+    let (rec, gw) = setup(LIMITS).await;
+    let many: String = (0..30).map(|i| format!("X-H-{i}: 1\r\n")).collect();
+    let p = expect_problem(&gw, head_with(&many), 431).await;
+    assert_eq!(p["type"], "urn:banyan:problem:headers-too-large");
+    // Past the parser's own cap: still a 431 and a closed connection.
+    let lots: String = (0..500).map(|i| format!("X-H-{i}: 1\r\n")).collect();
+    let text = send_big(&gw, head_with(&lots), WAIT).await;
+    assert_eq!(statuses(&text), [431], "{text}");
+    // Over HTTP/2, the same limit and the same problem.
+    let mut req = Request::get("http://a/api/h2");
+    for i in 0..30 {
+        req = req.header(format!("x-h-{i}"), "1");
+    }
+    let (status, body) = h2_request(gw.addr(), req.body(()).expect("request"), None).await;
+    assert_eq!(status, 431);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("problem");
+    assert_eq!(v["type"], "urn:banyan:problem:headers-too-large");
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn a_target_over_max_uri_bytes_gets_a_414_problem() {
+    let (rec, gw) = setup(LIMITS).await;
+    let long_path = format!("/api/{}", "a".repeat(2000));
+    let req = format!("GET {long_path} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let p = expect_problem(&gw, req.into_bytes(), 414).await;
+    assert_eq!(p["type"], "urn:banyan:problem:uri-too-long");
+    // The query counts too.
+    let req = format!(
+        "GET /api/q?x={} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(2000)
+    );
+    expect_problem(&gw, req.into_bytes(), 414).await;
+    let req = Request::get(format!("http://a{long_path}"))
+        .body(())
+        .expect("request");
+    let (status, _) = h2_request(gw.addr(), req, None).await;
+    assert_eq!(status, 414);
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+#[tokio::test]
+async fn an_announced_body_over_the_limit_gets_a_413_before_any_upstream() {
+    let (rec, gw) = setup(LIMITS).await;
+    for cl in ["65537", "10737418240", "18446744073709551613"] {
+        let req = format!("POST /api/up HTTP/1.1\r\nHost: a\r\nContent-Length: {cl}\r\n\r\n");
+        let p = expect_problem(&gw, req.into_bytes(), 413).await;
+        assert_eq!(p["type"], "urn:banyan:problem:payload-too-large", "{cl}");
+    }
+    // The two largest 64-bit lengths are refused by the parser itself, as a head it cannot
+    // represent (a bare 431), before the gateway sees them.
+    let req = "POST /api/up HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n";
+    let text = send_big(&gw, req.as_bytes().to_vec(), WAIT).await;
+    assert_eq!(statuses(&text), [431], "{text}");
+    // Over HTTP/2, announced with content-length.
+    let req = Request::post("http://a/api/up")
+        .header("content-length", "1000000")
+        .body(())
+        .expect("request");
+    let tcp = TcpStream::connect(gw.addr()).await.expect("connect");
+    let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
+    let conn = tokio::spawn(conn);
+    let (resp, _send) = client.send_request(req, false).expect("send");
+    let resp = tokio::time::timeout(WAIT, resp)
+        .await
+        .expect("in time")
+        .expect("response");
+    assert_eq!(resp.status(), 413);
+    conn.abort();
+    assert_eq!(rec.backend.hits(), 0, "{:?}", rec.uris());
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_gets_a_413_and_never_arrives_whole() {
+    let (rec, gw) = setup(LIMITS).await;
+    // 64 KiB + 1 in 8 KiB chunks: the limit is crossed by the last byte.
+    let mut req =
+        b"POST /api/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..8 {
+        req.extend_from_slice(format!("2000\r\n{}\r\n", "c".repeat(8192)).as_bytes());
+    }
+    req.extend_from_slice(b"1\r\nc\r\n0\r\n\r\n");
+    let p = expect_problem(&gw, req, 413).await;
+    assert_eq!(p["type"], "urn:banyan:problem:payload-too-large");
+    // The body streams, so the backend may have seen the head and some of the body, but it
+    // never got a complete request.
+    assert_eq!(rec.complete().await, []);
+    assert!(rec.uris().len() <= 1, "{:?}", rec.uris());
+
+    // Over HTTP/2, without content-length.
+    let tcp = TcpStream::connect(gw.addr()).await.expect("connect");
+    let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
+    let conn = tokio::spawn(conn);
+    let req = Request::post("http://a/api/up2").body(()).expect("request");
+    let (resp, mut send) = client.send_request(req, false).expect("send");
+    send.reserve_capacity(70 * 1024);
+    let sender = tokio::spawn(async move {
+        for _ in 0..9 {
+            if send
+                .send_data(Bytes::from(vec![b'c'; 8192]), false)
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = send.send_data(Bytes::new(), true);
+    });
+    let resp = tokio::time::timeout(WAIT, resp)
+        .await
+        .expect("in time")
+        .expect("response");
+    assert_eq!(resp.status(), 413);
+    sender.abort();
+    conn.abort();
+    assert_eq!(rec.complete().await, []);
+}
+
+#[tokio::test]
+async fn a_route_can_raise_or_lower_the_body_limit() {
+    let (rec, gw) = setup(LIMITS).await;
+    let post = |path: &str, len: usize| {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .into_bytes();
+        req.extend(std::iter::repeat_n(b'b', len));
+        req
+    };
+    // Lowered to 1 KiB: announced and chunked.
+    expect_problem(&gw, post("/small/x", 2048), 413).await;
+    let mut chunked =
+        b"POST /small/c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    chunked.extend_from_slice(format!("800\r\n{}\r\n0\r\n\r\n", "b".repeat(2048)).as_bytes());
+    expect_problem(&gw, chunked, 413).await;
+    // Raised to 1 MiB: 100 KiB passes there and nowhere else.
+    let text = send_big(&gw, post("/big/x", 100 * 1024), WAIT).await;
+    assert_eq!(statuses(&text), [200], "{text}");
+    expect_problem(&gw, post("/api/x", 100 * 1024), 413).await;
+    // At the limits exactly: served.
+    let text = send_big(&gw, post("/small/exact", 1024), WAIT).await;
+    assert_eq!(statuses(&text), [200], "{text}");
+    let text = send_big(&gw, post("/api/exact", 64 * 1024), WAIT).await;
+    assert_eq!(statuses(&text), [200], "{text}");
+
+    let complete = rec.complete().await;
+    let sizes: Vec<(&str, usize)> = complete
+        .iter()
+        .map(|(u, b)| (u.as_str(), b.len()))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            ("/big/x", 100 * 1024),
+            ("/small/exact", 1024),
+            ("/api/exact", 64 * 1024)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_slowloris_head_is_cut_off() {
+    let (rec, gw) = setup("server: { header_read_timeout: 1s, idle_timeout: 60s }\n").await;
+    let s = TcpStream::connect(gw.addr()).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    wr.write_all(b"GET /api/slow HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // One byte every 100 ms, at most 100 of them: each byte is activity, so only a deadline
+    // for the whole head can end this.
+    let mut closed = false;
+    let mut buf = [0u8; 1024];
+    for _ in 0..100 {
+        if wr.write_all(b"a").await.is_err() {
+            closed = true;
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            // A 408 may come first; the close follows.
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "a head trickled for 10 s and the connection stayed open"
+    );
+    assert_eq!(rec.backend.hits(), 0);
+    let (parts, _) = get(&gw.url("/api/after")).await;
+    assert_eq!(parts.status, 200, "others are still served");
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let (rec, gw) = setup("server: { idle_timeout: 1s, header_read_timeout: 30s }\n").await;
+    // Connections that never send a byte.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(gw.addr()).await.expect("connect"));
+    }
+    // A keep-alive connection that sent one request and then nothing.
+    let mut kept = TcpStream::connect(gw.addr()).await.expect("connect");
+    kept.write_all(b"GET /api/once HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("write");
+    let first = read_response(&mut kept, WAIT).await;
+    assert_eq!(responses(&first).first().map(|r| r.status), Some(200));
+    // An HTTP/2 connection with no streams.
+    let mut h2 = TcpStream::connect(gw.addr()).await.expect("connect");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("write");
+
+    for (i, s) in silent.iter_mut().enumerate() {
+        assert!(
+            closed_within(s, WAIT).await,
+            "silent connection {i} kept open"
+        );
+    }
+    assert!(
+        closed_within(&mut kept, WAIT).await,
+        "idle keep-alive kept open"
+    );
+    assert!(closed_within(&mut h2, WAIT).await, "idle HTTP/2 kept open");
+    assert_eq!(rec.backend.hits(), 1);
+}
