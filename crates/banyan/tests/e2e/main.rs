@@ -10,6 +10,7 @@ mod examples_validate;
 mod h1_smuggling;
 mod h2_abuse;
 mod host_and_target;
+mod integrity;
 mod limits_and_slow_clients;
 mod path_normalisation;
 mod proxying;
