@@ -51,7 +51,7 @@ fn assert_nothing_hidden(rec: &Recorder) {
     );
 }
 
-/// Sends `head` + `body` on a fresh connection and returns the responses.
+/// Sends `bytes` on a fresh connection and returns the responses.
 async fn exchange(gw: &TestGateway, bytes: &str) -> Vec<RawResponse> {
     let text = raw(gw.addr(), bytes.as_bytes(), WAIT).await;
     responses(text.as_bytes())
@@ -363,7 +363,7 @@ async fn extra_bytes_from_an_upstream_are_never_an_answer_to_the_next_request() 
                 return;
             };
             tokio::spawn(async move {
-                let _ = read_request_head(&mut s).await;
+                let _ = read_request_head(&mut s, WAIT).await;
                 let _ = s
                     .write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\
@@ -371,7 +371,7 @@ async fn extra_bytes_from_an_upstream_are_never_an_answer_to_the_next_request() 
                     )
                     .await;
                 // Keep the connection open, as a confused upstream would.
-                let _ = read_request_head(&mut s).await;
+                let _ = read_request_head(&mut s, WAIT).await;
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                     .await;
@@ -393,19 +393,4 @@ async fn extra_bytes_from_an_upstream_are_never_an_answer_to_the_next_request() 
         assert_eq!(&body[..], b"ok", "request {i} got another request's answer");
     }
     upstream.abort();
-}
-
-/// Reads from `s` until an empty line (the end of a request head), bounded by `WAIT`.
-async fn read_request_head(s: &mut TcpStream) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    got
 }

@@ -208,7 +208,7 @@ async fn broken_upstream(
                 return;
             };
             tokio::spawn(async move {
-                let _ = read_head(&mut s).await;
+                let _ = read_request_head(&mut s, WAIT).await;
                 let _ = s.write_all(head.as_bytes()).await;
                 let _ = s.write_all(body.as_bytes()).await;
                 let _ = s.shutdown().await;
@@ -216,20 +216,6 @@ async fn broken_upstream(
         }
     });
     (addr, task)
-}
-
-/// Reads a request head (bounded by `WAIT`); returns it.
-async fn read_head(s: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    got
 }
 
 /// Asserts that a response whose upstream body was cut off reaches HTTP/1.1 and HTTP/2
@@ -558,7 +544,7 @@ async fn resetting_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 // A bounded number of requests per connection.
                 for _ in 0..8 {
-                    let head = read_head(&mut s).await;
+                    let head = read_request_head(&mut s, WAIT).await;
                     if head.is_empty() {
                         return;
                     }

@@ -186,6 +186,20 @@ pub async fn h2_request(
     (status, out.into())
 }
 
+/// Reads a request head (for hand-written upstreams): until the empty line, EOF, or `within`.
+pub async fn read_request_head(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    got
+}
+
 /// What a [`Recorder`] made of one request.
 #[derive(Debug, Clone)]
 pub struct Recorded {
