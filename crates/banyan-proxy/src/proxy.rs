@@ -10,9 +10,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use banyan_model::HostRewrite;
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::capture_connection;
 
 use crate::body::{BodyTooLarge, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
@@ -311,13 +312,26 @@ async fn forward(
     *up.headers_mut() = parts.headers;
     *up.version_mut() = Version::HTTP_11;
 
-    // 7. Forward, with the route's deadline for the response head.
+    // 7. Forward, with the route's deadline for the response head. The connection is captured
+    // so that one whose response cannot be trusted is never used again.
+    let conn = capture_connection(&mut up);
     let sent = tokio::time::timeout(route.timeout, service.client.request(up)).await;
     let mut resp = match sent {
         Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(r)) => r,
     };
+    // A response framed two ways (RFC 9112 6.3) is read as chunked here, but its
+    // Content-Length would frame it again for the client, and the upstream may have meant the
+    // other reading, leaving bytes that would answer the next request on that connection.
+    // Refused like a head that cannot be parsed, and its connection is never reused.
+    if resp.headers().contains_key(TRANSFER_ENCODING) && resp.headers().contains_key(CONTENT_LENGTH)
+    {
+        if let Some(c) = conn.connection_metadata().as_ref() {
+            c.poison();
+        }
+        return Err(GatewayError::UpstreamReset);
+    }
     clean_response(resp.headers_mut());
     Ok(resp.map(ProxyBody::Upstream))
 }

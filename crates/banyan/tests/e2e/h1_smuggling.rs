@@ -2,6 +2,8 @@
 //! with 400, and the backend sees exactly the requests a correct parser sees, never one
 //! hidden in a body.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -393,4 +395,100 @@ async fn extra_bytes_from_an_upstream_are_never_an_answer_to_the_next_request() 
         assert_eq!(&body[..], b"ok", "request {i} got another request's answer");
     }
     upstream.abort();
+}
+
+/// An upstream that answers every request with `response` and keeps the connection open;
+/// counts the connections it accepts.
+async fn fixed_upstream(
+    response: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let conns = Arc::new(AtomicUsize::new(0));
+    let counted = conns.clone();
+    let task = tokio::spawn(async move {
+        // Bounded: a handful of connections per test.
+        for _ in 0..8 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    if read_request_head(&mut s, WAIT).await.is_empty() {
+                        return;
+                    }
+                    let _ = s.write_all(response).await;
+                }
+            });
+        }
+    });
+    (addr, conns, task)
+}
+
+/// An upstream response with both Content-Length and Transfer-Encoding can be read two ways;
+/// the client must never get a re-framed or cut version of it, and the upstream connection is
+/// not trusted with another request.
+#[tokio::test]
+async fn an_upstream_response_with_two_framings_is_never_passed_on_reframed() {
+    let (addr, conns, task) = fixed_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n\
+          6\r\nhello!\r\n0\r\n\r\n",
+    )
+    .await;
+    let gw = TestGateway::start(&config(addr)).await;
+    for i in 0..2 {
+        let text = raw(
+            gw.addr(),
+            format!("GET /api/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            WAIT,
+        )
+        .await;
+        let r = responses(text.as_bytes());
+        assert_eq!(r.len(), 1, "{text:?}");
+        match r[0].status {
+            502 => {
+                r[0].problem();
+            }
+            200 => {
+                assert!(r[0].complete, "{text:?}");
+                assert_eq!(r[0].body, b"hello!", "re-framed: {text:?}");
+                assert_eq!(r[0].header("content-length"), None, "{text:?}");
+            }
+            s => panic!("unexpected {s}: {text:?}"),
+        }
+    }
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        2,
+        "an upstream connection that sent ambiguous framing was used again"
+    );
+    task.abort();
+}
+
+/// Two different Content-Lengths from an upstream: a 502, never one of the two readings.
+#[tokio::test]
+async fn an_upstream_response_with_conflicting_lengths_is_a_502() {
+    let (addr, _conns, task) =
+        fixed_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 6\r\n\r\nhello!")
+            .await;
+    let gw = TestGateway::start(&config(addr)).await;
+    let text = raw(
+        gw.addr(),
+        b"GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    let r = responses(text.as_bytes());
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [502],
+        "{text:?}"
+    );
+    r[0].problem();
+    task.abort();
 }
