@@ -2,10 +2,13 @@
 //! over their limits get 431, 414 or 413 problems before any upstream sees them, per-route body
 //! limits raise or lower the global one, and slow or idle clients are disconnected.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -356,4 +359,121 @@ async fn idle_connections_are_closed() {
     );
     assert!(closed_within(&mut h2, WAIT).await, "idle HTTP/2 kept open");
     assert_eq!(rec.backend.hits(), 1);
+}
+
+/// A response body of up to 1 GiB, made as fast as it is taken; `dropped` is set when the
+/// gateway lets go of it.
+struct Endless {
+    left: u64,
+    dropped: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Endless {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = this.left.min(64 * 1024);
+        this.left -= n;
+        let data = Bytes::from(vec![b'r'; n as usize]);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_and_the_upstream_released() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let d = dropped.clone();
+    let backend = Backend::start(move |_req| {
+        let body = Endless {
+            left: 1 << 30,
+            dropped: d.clone(),
+        };
+        async move { Response::new(body.boxed()) }
+    })
+    .await;
+    let server = "server: { idle_timeout: 1s }\n";
+    let gw = TestGateway::start(&config(backend.addr, server)).await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(b"GET /api/big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("write");
+    // Read nothing: the socket buffers fill, the gateway's writes stall, and nothing moves.
+    let mut released = false;
+    for _ in 0..300 {
+        if dropped.load(Ordering::SeqCst) {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        released,
+        "a client that reads nothing held its upstream response for 15 s"
+    );
+    // What was buffered can still be read, then the connection ends.
+    assert!(
+        closed_within(&mut s, WAIT).await,
+        "the connection stayed open"
+    );
+}
+
+#[tokio::test]
+async fn a_trickled_upload_is_bounded_by_the_route_timeout() {
+    // A byte every 200 ms is activity, so the idle timeout never fires; the route's deadline
+    // for the response head (which counts from when forwarding started) ends it.
+    let rec = Recorder::start().await;
+    let yaml = config(rec.addr(), "").replace(
+        "    service: backend\n  - name: small",
+        "    service: backend\n    timeout: 1s\n  - name: small",
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let s = TcpStream::connect(gw.addr()).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    wr.write_all(b"POST /api/slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .expect("write");
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if wr.write_all(b"t").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while responses(&got).is_empty() {
+        match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    trickle.abort();
+    let r = responses(&got);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [504],
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(
+        r[0].problem()["type"],
+        "urn:banyan:problem:upstream-timeout"
+    );
+    assert_eq!(rec.complete().await, []);
 }
