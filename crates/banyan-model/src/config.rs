@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::lenient_vec;
+use crate::node::{lenient_or_default, lenient_vec};
 use crate::units::{ByteSize, Duration};
 
 /// A whole gateway configuration file.
@@ -14,12 +14,12 @@ pub struct Config {
     #[serde(default, deserialize_with = "lenient_vec")]
     pub listeners: Vec<ListenerConfig>,
     /// The admin listener: health, readiness, running config, reload.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_or_default")]
     pub admin: AdminConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_or_default")]
     pub runtime: RuntimeConfig,
     /// Limits and timeouts that apply to every client connection.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_or_default")]
     pub server: ServerConfig,
     #[serde(default, deserialize_with = "lenient_vec")]
     pub services: Vec<ServiceConfig>,

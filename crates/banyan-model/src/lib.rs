@@ -304,3 +304,23 @@ routes:
         assert!(errs.to_string().contains("identity namespace"), "{errs}");
     }
 }
+
+#[cfg(test)]
+mod section_tests {
+    #[test]
+    fn a_broken_server_section_does_not_hide_the_routes_errors() {
+        let src = "\
+server: {idle_timeout: soon}
+services: [{name: s}]
+routes:
+  - {name: r, match: {path: /x}, service: nope}
+";
+        let errs = super::parse(src).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|d| d.position.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["server.idle_timeout", "routes[0].service"],
+            "{errs}"
+        );
+    }
+}

@@ -287,6 +287,17 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Lenient<T> {
     }
 }
 
+/// Deserializes a section that has defaults; when it fails, its error is reported and the
+/// defaults stand in, so that the rest of the document is still checked.
+pub fn lenient_or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: de::Deserialize<'de> + Default,
+{
+    let item: Lenient<T> = de::Deserialize::deserialize(d)?;
+    Ok(item.0.unwrap_or_default())
+}
+
 /// Deserializes a list item by item; items that fail are reported and left out.
 pub fn lenient_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where

@@ -159,10 +159,11 @@ fn check_server(config: &Config, out: &mut Vec<Diagnostic>) {
             "must be between 1 and 1000",
         ));
     }
-    if !(256..=1024 * 1024).contains(&s.max_uri_bytes.get()) {
+    // hyper carries at most 65,534 bytes of request target.
+    if !(256..=64 * 1024 - 2).contains(&s.max_uri_bytes.get()) {
         out.push(Diagnostic::new(
             "server.max_uri_bytes",
-            "must be between 256 and 1MiB",
+            "must be between 256 and 65534 bytes (64KiB less 2)",
         ));
     }
     for (i, p) in s.trusted_proxies.iter().enumerate() {
@@ -520,9 +521,10 @@ pub fn compile_regex(re: &str) -> Result<regex::Regex, String> {
             regex::Error::CompiledTooBig(_) => {
                 "this regex is too large to compile cheaply".to_string()
             }
-            other => format!(
-                "invalid regex: {}",
-                other.to_string().lines().last().unwrap_or("syntax error")
-            ),
+            other => {
+                let text = other.to_string();
+                let last = text.lines().last().unwrap_or("syntax error");
+                format!("invalid regex: {}", last.trim_start_matches("error: "))
+            }
         })
 }

@@ -77,6 +77,12 @@ pub fn compile(config: &Config) -> Result<CompiledRoutes, Vec<Diagnostic>> {
         }
         tables.push((l.name.clone(), Router::new(mine)));
     }
+    if config.listeners.is_empty() {
+        // A config with routes and no listener yet (a fragment being checked) still gets its
+        // routes compared: they will share a table on whatever listener serves them.
+        let all: Vec<Route> = routes.iter().flatten().cloned().collect();
+        errors.extend(conflicts(&all));
+    }
     if errors.is_empty() {
         Ok(CompiledRoutes { tables, rewrites })
     } else {
@@ -340,7 +346,12 @@ fn conflicts(routes: &[Route]) -> Vec<Diagnostic> {
                         HostPattern::Exact(h) => format!(" (host {h})"),
                         HostPattern::Wildcard(s) => format!(" (host x.{s})"),
                     };
-                    let same = first.headers.len() == second.headers.len()
+                    let same_methods = match (&first.methods, &second.methods) {
+                        (Some(a), Some(b)) => a.len() == b.len() && a.iter().all(|m| b.contains(m)),
+                        (a, b) => a.is_none() && b.is_none(),
+                    };
+                    let same = same_methods
+                        && first.headers.len() == second.headers.len()
                         && first
                             .headers
                             .iter()

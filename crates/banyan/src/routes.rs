@@ -64,6 +64,16 @@ pub fn routes(args: RoutesArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return report(&path, &e),
     };
+    if let Some(l) = &args.listener
+        && snap.routes.table(l).is_none()
+    {
+        let names: Vec<&str> = snap.routes.tables.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!(
+            "banyan routes: no listener is named `{l}` (listeners: {})",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     for (listener, table) in &snap.routes.tables {
         if args.listener.as_ref().is_some_and(|l| l != listener) {
             continue;
@@ -223,7 +233,11 @@ fn print_explanation(snap: &Snapshot, table: &Router, view: &RequestView<'_>) {
         }
         None => match table.lookup(view) {
             Outcome::MethodNotAllowed(allow) => {
-                let a: Vec<_> = allow.iter().map(Method::as_str).collect();
+                // As the gateway's 405 says it: GET implies HEAD.
+                let mut a: Vec<_> = allow.iter().map(Method::as_str).collect();
+                if a.contains(&"GET") && !a.contains(&"HEAD") {
+                    a.push("HEAD");
+                }
                 println!("  → 405 Method Not Allowed (Allow: {})", a.join(", "));
             }
             _ => println!("  → 404 no route matches"),

@@ -70,7 +70,6 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(gateway: Arc<Gateway>, path: PathBuf, watch: bool) -> anyhow::Result<()> {
-    let shutdown_timeout = gateway.snapshot().config.server.shutdown_timeout.get();
     let admin_cfg = gateway.snapshot().config.admin.clone();
     let server = Server::start(gateway.clone()).await?;
     let reloader = Reloader::new(gateway.clone(), path.clone());
@@ -120,6 +119,8 @@ async fn serve(gateway: Arc<Gateway>, path: PathBuf, watch: bool) -> anyhow::Res
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
+    // Read now, not at start: a reload may have changed it.
+    let shutdown_timeout = gateway.snapshot().config.server.shutdown_timeout.get();
     tracing::info!(signal = which, deadline = ?shutdown_timeout, "draining");
     let clean = server.shutdown(shutdown_timeout).await;
     let _ = stop_admin.send(());
@@ -168,10 +169,12 @@ fn watch_file(
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev
             && (ev.kind.is_modify() || ev.kind.is_create())
-            && ev
-                .paths
-                .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            && ev.paths.iter().any(|p| {
+                let n = p.file_name().map(|n| n.to_os_string());
+                // Kubernetes updates a mounted ConfigMap by swapping a `..data` symlink: the
+                // file's own name never shows up in those events.
+                n == name || n.as_deref() == Some(std::ffi::OsStr::new("..data"))
+            })
         {
             let _ = tx.try_send("file change");
         }

@@ -254,3 +254,23 @@ fn a_route_naming_an_unknown_service_is_refused_with_a_suggestion() {
     assert!(text.contains("no service is named `ap`"), "{text}");
     assert!(text.contains("hint: did you mean `app`?"), "{text}");
 }
+
+#[test]
+fn conflicts_are_found_in_a_config_without_listeners() {
+    let src = "
+services: [{name: app}]
+routes:
+  - {name: a, match: {path: /x}, service: app}
+  - {name: b, match: {path: /x}, service: app}
+";
+    let (config, _) = banyan_model::parse(src).expect("model accepts it");
+    let errs = banyan_router::compile(&config).expect_err("the two routes conflict");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .message
+            .contains("route `b` conflicts with route `a`"),
+        "{}",
+        errs[0]
+    );
+}
