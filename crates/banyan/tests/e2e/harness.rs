@@ -536,3 +536,108 @@ pub async fn poll_body(url: &str, want: &str) -> String {
     }
     last
 }
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use hyper::body::{Frame, SizeHint};
+use sha2::{Digest, Sha256};
+
+/// The size of each chunk a [`Generated`] body yields.
+const GENERATED_CHUNK: usize = 64 * 1024;
+
+/// A deterministic body of `len` bytes, made chunk by chunk (never held whole) and hashed as it
+/// is made. Each chunk is a slice of one pseudo-random block stamped with its index, so that a
+/// lost, repeated or reordered chunk changes the digest.
+pub struct Generated {
+    block: Bytes,
+    remaining: u64,
+    index: u64,
+    hasher: Sha256,
+    digest: DigestSlot,
+}
+
+/// Where a generated body leaves its SHA-256 once its last byte is made.
+pub type DigestSlot = Arc<Mutex<Option<String>>>;
+
+impl Generated {
+    pub fn new(len: u64) -> (Generated, DigestSlot) {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut block = BytesMut::with_capacity(GENERATED_CHUNK * 2);
+        while block.len() < GENERATED_CHUNK * 2 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            block.extend_from_slice(&x.to_le_bytes());
+        }
+        let digest = Arc::new(Mutex::new(None));
+        let body = Generated {
+            block: block.freeze(),
+            remaining: len,
+            index: 0,
+            hasher: Sha256::new(),
+            digest: digest.clone(),
+        };
+        (body, digest)
+    }
+}
+
+impl hyper::body::Body for Generated {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = GENERATED_CHUNK.min(this.remaining as usize);
+        let offset = (this.index as usize * 8) % GENERATED_CHUNK;
+        let mut chunk = BytesMut::with_capacity(n);
+        chunk.extend_from_slice(&this.index.to_le_bytes()[..n.min(8)]);
+        if n > 8 {
+            chunk.extend_from_slice(&this.block[offset + 8..offset + n]);
+        }
+        this.hasher.update(&chunk);
+        this.remaining -= n as u64;
+        this.index += 1;
+        if this.remaining == 0 {
+            // Recorded with the last chunk: a sender may stop polling once the length is met.
+            let h = std::mem::take(&mut this.hasher);
+            *this.digest.lock().expect("lock") = Some(format!("{:x}", h.finalize()));
+        }
+        Poll::Ready(Some(Ok(Frame::data(chunk.freeze()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Reads a body to its end without keeping it: its length and SHA-256, or the error that cut
+/// it short.
+pub async fn digest_of<B>(mut body: B) -> Result<(u64, String), String>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            len += data.len() as u64;
+            hasher.update(&data);
+        }
+    }
+    Ok((len, format!("{:x}", hasher.finalize())))
+}

@@ -12,11 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::{Frame, SizeHint};
+use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -27,89 +26,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-/// A deterministic body of `len` bytes made chunk by chunk, hashing what it makes; each chunk
-/// depends on its index, so a lost, repeated or reordered chunk changes the digest.
-struct Pattern {
-    remaining: u64,
-    index: u64,
-    hasher: Sha256,
-    digest: Arc<std::sync::Mutex<Option<String>>>,
-}
-
-impl Pattern {
-    fn new(len: u64) -> (Pattern, Arc<std::sync::Mutex<Option<String>>>) {
-        let digest = Arc::new(std::sync::Mutex::new(None));
-        let p = Pattern {
-            remaining: len,
-            index: 0,
-            hasher: Sha256::new(),
-            digest: digest.clone(),
-        };
-        (p, digest)
-    }
-}
-
-impl hyper::body::Body for Pattern {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let n = CHUNK.min(this.remaining as usize);
-        let mut x = this.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut chunk = Vec::with_capacity(n + 8);
-        while chunk.len() < n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.extend_from_slice(&x.to_le_bytes());
-        }
-        chunk.truncate(n);
-        this.hasher.update(&chunk);
-        this.remaining -= n as u64;
-        this.index += 1;
-        if this.remaining == 0 {
-            let h = std::mem::take(&mut this.hasher);
-            *this.digest.lock().expect("lock") = Some(format!("{:x}", h.finalize()));
-        }
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-}
-
-/// Reads a body to its end without keeping it: its length and SHA-256, or the error that
-/// ended it.
-async fn digest_of<B>(mut body: B) -> Result<(u64, String), String>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    let mut hasher = Sha256::new();
-    let mut len = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        if let Ok(data) = frame.into_data() {
-            len += data.len() as u64;
-            hasher.update(&data);
-        }
-    }
-    Ok((len, format!("{:x}", hasher.finalize())))
-}
-
-type Slot = Arc<std::sync::Mutex<Option<Arc<std::sync::Mutex<Option<String>>>>>>;
+type Slot = Arc<std::sync::Mutex<Option<DigestSlot>>>;
 
 /// `POST` answers the length and digest of what arrived; `GET /N` sends N pattern bytes and
 /// leaves their digest in the slot.
@@ -131,7 +48,7 @@ async fn bulk_backend(slot: Slot) -> Backend {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
-            let (body, digest) = Pattern::new(len);
+            let (body, digest) = Generated::new(len);
             *slot.lock().expect("lock") = Some(digest);
             Response::new(body.boxed())
         }
@@ -150,7 +67,7 @@ async fn big_bodies_arrive_byte_identical(
     let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
     let len = 64 * MIB;
 
-    let (body, sent) = Pattern::new(len);
+    let (body, sent) = Generated::new(len);
     let req = Request::post(gw.url("/up"))
         .body(body.boxed())
         .expect("request");
