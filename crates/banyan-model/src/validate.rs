@@ -351,6 +351,16 @@ fn check_target(r: &RouteConfig, i: usize, services: &[&str], out: &mut Vec<Diag
     }
 }
 
+/// One label of a host name, as both route hosts and request hosts must spell it: 1 to 63
+/// letters, digits, `-` or `_` (many internal names use `_`, so requests carry it too).
+pub fn is_host_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Checks a route host: `api.example.com`, `*.example.com` or `*`.
 pub fn check_host(path: &str, host: Option<&str>, out: &mut Vec<Diagnostic>) {
     let Some(host) = host else { return };
@@ -374,17 +384,10 @@ pub fn check_host(path: &str, host: Option<&str>, out: &mut Vec<Diagnostic>) {
             format!("`{host}` is not a valid host pattern"),
             "a wildcard is only allowed as the whole first label: `*.example.com`",
         );
-    } else if bare.is_empty()
-        || bare.len() > 253
-        || !bare.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-    {
+    } else if bare.is_empty() || bare.len() > 253 || !bare.split('.').all(is_host_label) {
         err(
             format!("`{host}` is not a valid host name"),
-            "use letters, digits, `-` and dots, like api.example.com",
+            "use letters, digits, `-`, `_` and dots, like api.example.com",
         );
     }
 }

@@ -102,9 +102,15 @@ fn restart_only_changes(old: &Snapshot, new: &Snapshot) -> Result<(), Diagnostic
         );
     }
     let (os, ns) = (&o.server, &n.server);
-    if os.header_read_timeout != ns.header_read_timeout || os.idle_timeout != ns.idle_timeout {
+    // These shape the HTTP server itself, built once at start. The gateway's own checks of
+    // max_header_bytes and max_headers follow the reload; hyper's caps above them do not.
+    if os.header_read_timeout != ns.header_read_timeout
+        || os.idle_timeout != ns.idle_timeout
+        || os.max_header_bytes != ns.max_header_bytes
+        || os.max_headers != ns.max_headers
+    {
         tracing::warn!(
-            "server.header_read_timeout and server.idle_timeout apply to connections made after a restart"
+            "server.header_read_timeout, idle_timeout, and the HTTP layer's caps derived from max_header_bytes and max_headers apply after a restart"
         );
     }
     if errors.is_empty() {

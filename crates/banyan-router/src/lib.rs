@@ -39,13 +39,7 @@ pub fn normalize_host(authority: &str) -> Option<String> {
     } else {
         let (h, port) = authority.split_once(':').unwrap_or((authority, ""));
         let h = h.strip_suffix('.').unwrap_or(h);
-        let labels_ok = h.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-        if !labels_ok {
+        if !h.split('.').all(banyan_model::validate::is_host_label) {
             return None;
         }
         (h, port)

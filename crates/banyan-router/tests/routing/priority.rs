@@ -239,3 +239,33 @@ fn routes_are_served_only_on_their_listeners() {
         Some("int")
     );
 }
+
+#[test]
+fn route_hosts_and_request_hosts_follow_one_label_rule() {
+    let c = routes(
+        "
+  - name: internal
+    match: {host: billing_v2.internal, path: '/x'}
+    service: app
+",
+    );
+    assert_eq!(
+        req("GET", "billing_v2.internal", "/x").route(&c).as_deref(),
+        Some("internal")
+    );
+    let long = "a".repeat(64);
+    assert_eq!(
+        banyan_router::normalize_host(&format!("{long}.example.com")),
+        None
+    );
+    assert!(
+        model_errors(&format!(
+            "
+  - name: long
+    match: {{host: {long}.example.com, path: '/x'}}
+    service: app
+"
+        ))
+        .contains("is not a valid host name")
+    );
+}
