@@ -8,13 +8,15 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::pool::UpstreamBody;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of a response to the client.
 #[derive(Debug)]
 pub enum ProxyBody {
     /// Streamed from the upstream, frames (and trailers) passed as they come.
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     /// Made by the gateway: a problem document or a configured response.
     Full(Option<Bytes>),
 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod body;
 pub mod error;
+pub mod pool;
 pub mod proxy;
 pub mod reload;
 pub mod sanitize;
@@ -20,4 +21,4 @@ pub use proxy::{ConnInfo, Gateway};
 pub use reload::Reloader;
 pub use server::Server;
 pub use snapshot::Snapshot;
-pub use upstream::ClientRegistry;
+pub use upstream::PoolRegistry;

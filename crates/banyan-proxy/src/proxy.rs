@@ -8,18 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use banyan_model::HostRewrite;
+use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::capture_connection;
 
 use crate::body::{BodyTooLarge, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
-use crate::upstream::ClientRegistry;
+use crate::upstream::{PoolRegistry, UpstreamError};
 
 /// Per connection: who is on the other end and which listener they came through.
 #[derive(Debug, Clone)]
@@ -41,26 +40,26 @@ impl ConnInfo {
 /// The gateway's shared state: the current snapshot and what outlives snapshots.
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
-    pub clients: ClientRegistry,
+    pub pools: PoolRegistry,
 }
 
 impl Gateway {
-    /// A gateway serving `snapshot`. `clients` must be the registry the snapshot was compiled
+    /// A gateway serving `snapshot`. `pools` must be the registry the snapshot was compiled
     /// with, or the first reload starts new pools instead of keeping the warm ones; prefer
     /// [`Gateway::from_yaml`], which cannot get that wrong.
-    pub fn new(snapshot: Snapshot, clients: ClientRegistry) -> Arc<Self> {
+    pub fn new(snapshot: Snapshot, pools: PoolRegistry) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            clients,
+            pools,
         })
     }
 
     /// Compiles config text and builds a gateway around it, with one pool registry for this
     /// snapshot and every later one.
     pub fn from_yaml(src: &str) -> Result<Arc<Self>, banyan_model::Diagnostics> {
-        let clients = ClientRegistry::default();
-        let snapshot = Snapshot::from_yaml(src, &clients, 1)?;
-        Ok(Self::new(snapshot, clients))
+        let pools = PoolRegistry::default();
+        let snapshot = Snapshot::from_yaml(src, &pools, 1)?;
+        Ok(Self::new(snapshot, pools))
     }
 
     /// The running snapshot. Requests load it once and keep it to their end, so a reload never
@@ -273,9 +272,23 @@ async fn forward(
         service: service.name.clone(),
     })?;
 
-    // 6. Build the upstream request from the canonical one.
+    // 6. Build the upstream request from the canonical one. HTTP/1.1 upstreams get the
+    // origin-form target and `Host`. HTTP/2 ones get that authority as `:authority`, and no
+    // `Host` that could disagree with it (RFC 9113 8.3.1).
+    let absolute;
+    let origin = match service.transport.protocol {
+        UpstreamProtocol::Http1 => "",
+        UpstreamProtocol::Http2 => {
+            let client_host = match route.host {
+                HostRewrite::Upstream => None,
+                HostRewrite::Client => head.sent.as_ref().and_then(|h| h.to_str().ok()),
+            };
+            absolute = format!("http://{}", client_host.unwrap_or(&endpoint.authority));
+            absolute.as_str()
+        }
+    };
     let uri = upstream_uri(
-        &endpoint.origin,
+        origin,
         &endpoint.base_path,
         route,
         &path,
@@ -291,16 +304,16 @@ async fn forward(
             .insert(TE, HeaderValue::from_static("trailers"));
     }
     parts.headers.insert(X_REQUEST_ID.clone(), id.clone());
-    match route.host {
-        HostRewrite::Upstream => {
+    match (service.transport.protocol, route.host) {
+        (UpstreamProtocol::Http2, _) => {
+            parts.headers.remove(HOST);
+        }
+        (UpstreamProtocol::Http1, HostRewrite::Upstream) => {
             parts.headers.insert(HOST, endpoint.host.clone());
         }
-        HostRewrite::Client => {
+        (UpstreamProtocol::Http1, HostRewrite::Client) => {
             if !parts.headers.contains_key(HOST)
-                && let Some(Ok(h)) = parts
-                    .uri
-                    .authority()
-                    .map(|a| HeaderValue::from_str(a.as_str()))
+                && let Some(h) = head.sent.clone()
             {
                 parts.headers.insert(HOST, h);
             }
@@ -312,10 +325,8 @@ async fn forward(
     *up.headers_mut() = parts.headers;
     *up.version_mut() = Version::HTTP_11;
 
-    // 7. Forward, with the route's deadline for the response head. The connection is captured
-    // so that one whose response cannot be trusted is never used again.
-    let conn = capture_connection(&mut up);
-    let sent = tokio::time::timeout(route.timeout, service.client.request(up)).await;
+    // 7. Forward, with the route's deadline for the response head.
+    let sent = tokio::time::timeout(route.timeout, endpoint.pool.send(up)).await;
     let mut resp = match sent {
         Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
         Ok(Err(e)) => return Err(classify(&e)),
@@ -327,9 +338,7 @@ async fn forward(
     // Refused like a head that cannot be parsed, and its connection is never reused.
     if resp.headers().contains_key(TRANSFER_ENCODING) && resp.headers().contains_key(CONTENT_LENGTH)
     {
-        if let Some(c) = conn.connection_metadata().as_ref() {
-            c.poison();
-        }
+        resp.body_mut().poison();
         return Err(GatewayError::UpstreamReset);
     }
     clean_response(resp.headers_mut());
@@ -363,7 +372,12 @@ fn upstream_uri(
 }
 
 /// Sorts an upstream failure into the answer the client gets.
-fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
+fn classify(e: &UpstreamError) -> GatewayError {
+    let e = match e {
+        UpstreamError::Connect { .. } => return GatewayError::UpstreamConnect,
+        UpstreamError::ConnectTimeout { .. } => return GatewayError::UpstreamConnectTimeout,
+        UpstreamError::Http(e) => e,
+    };
     let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = src {
         if let Some(t) = s.downcast_ref::<BodyTooLarge>() {
@@ -376,17 +390,7 @@ fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
                 "the request body is malformed or ended before its framing said".into(),
             );
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-            && e.is_connect()
-        {
-            return GatewayError::UpstreamConnectTimeout;
-        }
         src = s.source();
     }
-    if e.is_connect() {
-        GatewayError::UpstreamConnect
-    } else {
-        GatewayError::UpstreamReset
-    }
+    GatewayError::UpstreamReset
 }

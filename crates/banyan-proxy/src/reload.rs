@@ -48,7 +48,7 @@ impl Reloader {
         let revision = self.revision.load(Ordering::SeqCst) + 1;
         let gateway = self.gateway.clone();
         let snap = tokio::task::spawn_blocking(move || {
-            Snapshot::from_yaml(&src, &gateway.clients, revision)
+            Snapshot::from_yaml(&src, &gateway.pools, revision)
         })
         .await
         .map_err(|e| {
@@ -59,9 +59,9 @@ impl Reloader {
         })??;
         let running = self.gateway.snapshot();
         restart_only_changes(&running, &snap)?;
-        let transports = snap.transports();
+        let used = snap.pool_keys();
         self.gateway.swap(snap);
-        self.gateway.clients.retain(&transports);
+        self.gateway.pools.retain(&used);
         self.revision.store(revision, Ordering::SeqCst);
         tracing::info!(revision, "configuration reloaded");
         Ok(revision)

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
 use crate::sanitize::HeaderPolicy;
-use crate::upstream::{ClientRegistry, Endpoint, Service, ServiceRef, TransportKey};
+use crate::upstream::{Endpoint, PoolKey, PoolRegistry, Service, ServiceRef, TransportKey};
 
 /// Where a route sends its requests.
 pub enum Target {
@@ -56,7 +56,7 @@ impl Snapshot {
     pub fn compile(
         config: Config,
         doc: &Document,
-        clients: &ClientRegistry,
+        pools: &PoolRegistry,
         revision: u64,
     ) -> Result<Snapshot, Diagnostics> {
         let routes = banyan_router::compile(&config).map_err(|errs| {
@@ -83,9 +83,13 @@ impl Snapshot {
                     .iter()
                     .filter_map(|e| {
                         let u = parse_endpoint_url(&e.url).ok()?;
+                        let pool = pools.get(&PoolKey {
+                            transport: transport.clone(),
+                            authority: u.authority.clone(),
+                        });
                         Some((
                             Endpoint {
-                                origin: format!("http://{}", u.authority),
+                                pool,
                                 host: HeaderValue::from_str(
                                     u.authority.strip_suffix(":80").unwrap_or(&u.authority),
                                 )
@@ -97,15 +101,8 @@ impl Snapshot {
                         ))
                     })
                     .collect();
-                let client = clients.get(&transport);
                 let timeout = s.timeouts.request.unwrap_or(server.request_timeout).get();
-                Arc::new(Service::new(
-                    s.name.clone(),
-                    endpoints,
-                    client,
-                    transport,
-                    timeout,
-                ))
+                Arc::new(Service::new(s.name.clone(), endpoints, transport, timeout))
             })
             .collect();
         let mut route_info = Vec::with_capacity(config.routes.len());
@@ -174,13 +171,19 @@ impl Snapshot {
         })
     }
 
-    /// The transport settings of every service, to prune pools nobody uses after a swap.
-    pub fn transports(&self) -> Vec<TransportKey> {
+    /// The pool of every endpoint a route can reach, to prune the others after a swap.
+    pub fn pool_keys(&self) -> Vec<PoolKey> {
         self.route_info
             .iter()
             .filter_map(|r| match &r.target {
-                Target::Service(s) => Some(s.transport.clone()),
+                Target::Service(s) => Some(s),
                 Target::Respond { .. } => None,
+            })
+            .flat_map(|s| {
+                s.endpoints.iter().map(|e| PoolKey {
+                    transport: s.transport.clone(),
+                    authority: e.authority.clone(),
+                })
             })
             .collect()
     }
@@ -189,12 +192,12 @@ impl Snapshot {
     /// every error: the model's and the router's together.
     pub fn from_yaml(
         src: &str,
-        clients: &ClientRegistry,
+        pools: &PoolRegistry,
         revision: u64,
     ) -> Result<Snapshot, Diagnostics> {
         let partial = banyan_model::parse_partial(src)?;
         if partial.errors.is_empty() {
-            return Snapshot::compile(partial.config, &partial.doc, clients, revision);
+            return Snapshot::compile(partial.config, &partial.doc, pools, revision);
         }
         Err(with_router_errors(partial))
     }
@@ -268,7 +271,7 @@ routes:
     match: {path: /h}
     service: app
 ";
-        let errors = match Snapshot::from_yaml(src, &ClientRegistry::default(), 1) {
+        let errors = match Snapshot::from_yaml(src, &PoolRegistry::default(), 1) {
             Ok(_) => panic!("invalid config accepted"),
             Err(e) => e,
         };

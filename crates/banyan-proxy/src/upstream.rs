@@ -1,71 +1,62 @@
-//! Upstream services: endpoints, the choice of one (weighted round robin), and the pooled
-//! HTTP clients that outlive config reloads.
+//! Upstream services: endpoints, the choice of one (weighted round robin), and the registry
+//! of connection pools that outlives config reloads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use banyan_model::UpstreamProtocol;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use crate::pool::Sweeper;
+pub use crate::pool::{EndpointPool, TransportKey, UpstreamBody, UpstreamError};
 
-use crate::body::LimitedBody;
-
-pub type HttpClient = Client<HttpConnector, LimitedBody>;
-
-/// What makes two services able to share one connection pool. Pools are keyed by endpoint
-/// inside a client, so services with equal transport settings share connections to an
-/// endpoint, and a reload that keeps the settings keeps the pool and its warm connections.
+/// Where an endpoint's connections live: its address and the transport settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TransportKey {
-    pub protocol: UpstreamProtocol,
-    pub connect_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_idle: usize,
+pub struct PoolKey {
+    pub transport: TransportKey,
+    pub authority: String,
 }
 
-/// Clients by transport settings; lives as long as the gateway.
+/// Connection pools by endpoint and transport settings; lives as long as the gateway, so that
+/// a reload that keeps an endpoint keeps its warm connections.
 #[derive(Default)]
-pub struct ClientRegistry {
-    clients: Mutex<HashMap<TransportKey, HttpClient>>,
+pub struct PoolRegistry {
+    pools: Mutex<HashMap<PoolKey, Arc<EndpointPool>>>,
+    sweeper: Arc<Sweeper>,
 }
 
-impl ClientRegistry {
-    pub fn get(&self, key: &TransportKey) -> HttpClient {
-        let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+impl PoolRegistry {
+    /// The pool for `key`, made on first use. Called when a snapshot is compiled, never per
+    /// request.
+    pub fn get(&self, key: &PoolKey) -> Arc<EndpointPool> {
+        let mut map = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.clone())
-            .or_insert_with(|| build_client(key))
+            .or_insert_with(|| {
+                let pool = Arc::new(EndpointPool::new(
+                    key.authority.clone(),
+                    key.transport.clone(),
+                    Arc::downgrade(&self.sweeper),
+                ));
+                self.sweeper.register(&pool);
+                pool
+            })
             .clone()
     }
 
-    /// Forgets clients no service uses any more; their idle connections close with them.
-    pub fn retain(&self, used: &[TransportKey]) {
-        let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+    /// Forgets pools no service uses any more; their idle connections close when the last
+    /// snapshot using them is gone.
+    pub fn retain(&self, used: &[PoolKey]) {
+        let mut map = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| used.contains(k));
     }
-}
 
-fn build_client(key: &TransportKey) -> HttpClient {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(key.connect_timeout));
-    conn.enforce_http(true);
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_idle_timeout(key.idle_timeout)
-        .pool_max_idle_per_host(key.max_idle)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        // The request path always sets Host itself (the endpoint's, precomputed, or the
-        // client's), so the client need not format one per request.
-        .set_host(false);
-    if key.protocol == UpstreamProtocol::Http2 {
-        b.http2_only(true)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .http2_keep_alive_timeout(Duration::from_secs(20));
+    /// How many pools are kept, for tests.
+    pub fn len(&self) -> usize {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
-    b.build(conn)
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One endpoint of a service.
@@ -73,12 +64,12 @@ fn build_client(key: &TransportKey) -> HttpClient {
 pub struct Endpoint {
     /// `host:port`.
     pub authority: String,
-    /// `http://host:port`, ready to have a path appended.
-    pub origin: String,
     /// Prepended to every forwarded path; empty for none.
     pub base_path: String,
     /// The `Host` header sent when the route keeps the upstream's host.
     pub host: http::HeaderValue,
+    /// Connections to this endpoint.
+    pub pool: Arc<EndpointPool>,
 }
 
 /// A service as the request path sees it.
@@ -88,7 +79,6 @@ pub struct Service {
     /// Endpoint indices in weighted, interleaved order; empty when no endpoint takes traffic.
     schedule: Vec<u16>,
     next: AtomicUsize,
-    pub client: HttpClient,
     pub transport: TransportKey,
     pub request_timeout: Duration,
 }
@@ -97,7 +87,6 @@ impl Service {
     pub fn new(
         name: String,
         endpoints: Vec<(Endpoint, u32)>,
-        client: HttpClient,
         transport: TransportKey,
         request_timeout: Duration,
     ) -> Self {
@@ -107,7 +96,6 @@ impl Service {
             endpoints: endpoints.into_iter().map(|(e, _)| e).collect(),
             schedule,
             next: AtomicUsize::new(0),
-            client,
             transport,
             request_timeout,
         }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use banyan_model::{Config, Diagnostics};
-use banyan_proxy::{ClientRegistry, Snapshot};
+use banyan_proxy::{PoolRegistry, Snapshot};
 use banyan_router::{Outcome, Reason, RequestView, Route, Router, normalize, normalize_host};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -22,7 +22,7 @@ pub fn read(path: &Path) -> Result<String, Diagnostics> {
 
 /// Reads and compiles a config file as `run` and every reload do, for inspection only.
 pub fn load(path: &Path) -> Result<Snapshot, Diagnostics> {
-    Snapshot::from_yaml(&read(path)?, &ClientRegistry::default(), 1)
+    Snapshot::from_yaml(&read(path)?, &PoolRegistry::default(), 1)
 }
 
 fn report(path: &Path, errors: &Diagnostics) -> ExitCode {

@@ -20,3 +20,4 @@ mod spoofed_identity_headers;
 mod streaming;
 mod upstream_errors;
 mod upstream_http2;
+mod upstream_pool;

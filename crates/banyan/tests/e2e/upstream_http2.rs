@@ -53,3 +53,64 @@ async fn an_http2_service_is_reached_over_h2c_from_both_client_protocols() {
         );
     }
 }
+
+/// HTTP/2 carries the authority in `:authority`; a `Host` beside it must not disagree
+/// (RFC 9113 8.3.1), whichever host the route sends.
+#[tokio::test]
+async fn the_http2_authority_is_the_host_the_route_sends() {
+    let backend = Backend::start(|req: Request<hyper::body::Incoming>| async move {
+        let authority = req.uri().authority().map(|a| a.to_string());
+        let host = req
+            .headers()
+            .get("host")
+            .map(|h| h.to_str().unwrap_or("?").to_string());
+        http::Response::new(full(format!("{authority:?} {host:?}")))
+    })
+    .await;
+    for (extra, want) in [
+        ("", format!("Some({:?}) None", backend.addr.to_string())),
+        (
+            "    rewrite: { host: client }\n",
+            "Some(\"api.example.com:8080\") None".to_string(),
+        ),
+    ] {
+        let yaml = h2_config(backend.addr)
+            .replace("service: backend\n", &format!("service: backend\n{extra}"));
+        let gw = TestGateway::start(&yaml).await;
+        for version in [Version::HTTP_11, Version::HTTP_2] {
+            let body = request_as(gw.addr(), version, "api.example.com:8080").await;
+            assert_eq!(body, want, "{version:?} {extra:?}");
+        }
+    }
+}
+
+/// GET `/x` from the gateway at `addr` naming `host`: in `Host` over HTTP/1.1, in
+/// `:authority` over HTTP/2.
+async fn request_as(addr: std::net::SocketAddr, version: Version, host: &str) -> String {
+    let io =
+        hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    let resp = if version == Version::HTTP_2 {
+        let (mut tx, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::get(format!("http://{host}/x"))
+            .body(empty())
+            .expect("request");
+        tx.send_request(req).await.expect("response")
+    } else {
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::get("/x")
+            .header("host", host)
+            .body(empty())
+            .expect("request");
+        tx.send_request(req).await.expect("response")
+    };
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}

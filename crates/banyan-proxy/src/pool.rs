@@ -1,0 +1,363 @@
+//! Connections to one endpoint: a stack of idle HTTP/1.1 connections, or one shared HTTP/2
+//! connection. Requests take a connection, the response body gives it back when the upstream
+//! has sent all of it, and connections idle for longer than the service's idle timeout are
+//! closed by a sweeper. No hashing, no extra task per request: the pool is found through the
+//! endpoint the router picked, and an HTTP/1.1 connection goes back when its response body is
+//! dropped after its end.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use banyan_model::UpstreamProtocol;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::body::LimitedBody;
+
+/// What makes connections to one endpoint interchangeable between services.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TransportKey {
+    pub protocol: UpstreamProtocol,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_idle: usize,
+}
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connecting to {authority} failed: {source}")]
+    Connect {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("connecting to {authority} timed out")]
+    ConnectTimeout { authority: String },
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+/// The connections to one endpoint under one set of transport settings. Shared by every
+/// snapshot whose services use that endpoint with those settings, so a reload keeps them.
+pub struct EndpointPool {
+    authority: String,
+    transport: TransportKey,
+    idle: Mutex<Idle>,
+    sweeper: Weak<Sweeper>,
+}
+
+#[derive(Default)]
+struct Idle {
+    /// HTTP/1.1 connections waiting for a request, the most recently used last.
+    h1: Vec<(http1::SendRequest<LimitedBody>, Instant)>,
+    /// The multiplexed HTTP/2 connection, if one is open.
+    h2: Option<http2::SendRequest<LimitedBody>>,
+}
+
+impl std::fmt::Debug for EndpointPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointPool")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EndpointPool {
+    pub(crate) fn new(authority: String, transport: TransportKey, sweeper: Weak<Sweeper>) -> Self {
+        Self {
+            authority,
+            transport,
+            idle: Mutex::new(Idle::default()),
+            sweeper,
+        }
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `req` (origin-form target for HTTP/1.1, absolute for HTTP/2) on a pooled
+    /// connection, or a new one. A request that an idle connection closed before taking is
+    /// sent again on the next, so a keep-alive race with the upstream costs no request.
+    pub async fn send(
+        self: &Arc<Self>,
+        req: Request<LimitedBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        match self.transport.protocol {
+            UpstreamProtocol::Http1 => self.send_h1(req).await,
+            UpstreamProtocol::Http2 => self.send_h2(req).await,
+        }
+    }
+
+    async fn send_h1(
+        self: &Arc<Self>,
+        mut req: Request<LimitedBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        while let Some(mut tx) = self.checkout_h1() {
+            match tx.try_send_request(req).await {
+                Ok(resp) => return Ok(self.lease(resp, tx)),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(e.into_error().into()),
+                },
+            }
+        }
+        let io = self.connect().await?;
+        let (mut tx, conn) = http1::Builder::new()
+            .handshake::<_, LimitedBody>(io)
+            .await?;
+        let authority = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
+            }
+        });
+        let resp = tx.send_request(req).await?;
+        Ok(self.lease(resp, tx))
+    }
+
+    fn lease(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        tx: http1::SendRequest<LimitedBody>,
+    ) -> Response<UpstreamBody> {
+        resp.map(|inner| UpstreamBody {
+            inner,
+            done: false,
+            lease: Some(Lease {
+                pool: self.clone(),
+                tx,
+            }),
+        })
+    }
+
+    /// The most recently used idle connection that can take a request. Closed and expired
+    /// ones are dropped on the way; one still finishing its last exchange stays for later.
+    fn checkout_h1(&self) -> Option<http1::SendRequest<LimitedBody>> {
+        let mut idle = self.lock();
+        let mut i = idle.h1.len();
+        while i > 0 {
+            i -= 1;
+            let (tx, since) = &idle.h1[i];
+            if tx.is_closed() || since.elapsed() > self.transport.idle_timeout {
+                idle.h1.remove(i);
+            } else if tx.is_ready() {
+                return Some(idle.h1.remove(i).0);
+            }
+        }
+        None
+    }
+
+    fn checkin_h1(&self, tx: http1::SendRequest<LimitedBody>) {
+        if tx.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        if idle.h1.len() < self.transport.max_idle {
+            idle.h1.push((tx, Instant::now()));
+        }
+    }
+
+    async fn send_h2(
+        self: &Arc<Self>,
+        req: Request<LimitedBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let shared = self.lock().h2.clone().filter(|tx| !tx.is_closed());
+        let mut req = req;
+        if let Some(mut tx) = shared {
+            match tx.try_send_request(req).await {
+                Ok(resp) => return Ok(resp.map(UpstreamBody::unpooled)),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(e.into_error().into()),
+                },
+            }
+        }
+        let io = self.connect().await?;
+        let (mut tx, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .handshake::<_, LimitedBody>(io)
+            .await?;
+        let authority = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
+            }
+        });
+        self.lock().h2 = Some(tx.clone());
+        let resp = tx.send_request(req).await?;
+        Ok(resp.map(UpstreamBody::unpooled))
+    }
+
+    async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
+        if let Some(s) = self.sweeper.upgrade() {
+            s.start();
+        }
+        let connecting = TcpStream::connect(self.authority.as_str());
+        let stream = match tokio::time::timeout(self.transport.connect_timeout, connecting).await {
+            Err(_) => {
+                return Err(UpstreamError::ConnectTimeout {
+                    authority: self.authority.clone(),
+                });
+            }
+            Ok(Err(source)) => {
+                return Err(UpstreamError::Connect {
+                    authority: self.authority.clone(),
+                    source,
+                });
+            }
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(TokioIo::new(stream))
+    }
+
+    /// Closes idle connections past the idle timeout, and forgets closed ones.
+    fn sweep(&self) {
+        let mut idle = self.lock();
+        let limit = self.transport.idle_timeout;
+        idle.h1
+            .retain(|(tx, since)| !tx.is_closed() && since.elapsed() <= limit);
+        if idle.h2.as_ref().is_some_and(|tx| tx.is_closed()) {
+            idle.h2 = None;
+        }
+    }
+
+    /// Idle HTTP/1.1 connections, for tests and metrics.
+    pub fn idle_count(&self) -> usize {
+        self.lock().h1.len()
+    }
+}
+
+/// One task for all the pools of a registry, started with the first upstream connection (a
+/// registry may be built before any runtime exists) and ending with the registry.
+#[derive(Default)]
+pub(crate) struct Sweeper {
+    pools: Mutex<Vec<Weak<EndpointPool>>>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+impl Sweeper {
+    pub(crate) fn register(&self, pool: &Arc<EndpointPool>) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(Arc::downgrade(pool));
+    }
+
+    fn start(self: Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                let Some(sweeper) = weak.upgrade() else {
+                    return;
+                };
+                let pools: Vec<Arc<EndpointPool>> = {
+                    let mut pools = sweeper.pools.lock().unwrap_or_else(|p| p.into_inner());
+                    pools.retain(|p| p.strong_count() > 0);
+                    pools.iter().filter_map(Weak::upgrade).collect()
+                };
+                for p in pools {
+                    p.sweep();
+                }
+            }
+        });
+    }
+}
+
+/// An HTTP/1.1 connection on loan to one response.
+struct Lease {
+    pool: Arc<EndpointPool>,
+    tx: http1::SendRequest<LimitedBody>,
+}
+
+/// The upstream's response body. Once it has been read to its end, dropping it returns its
+/// HTTP/1.1 connection to the pool; dropped earlier (a client gone mid-body), the connection
+/// is closed, since the rest of the body is still on its way.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: Incoming,
+    done: bool,
+    lease: Option<Lease>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("upstream", &self.pool.authority)
+            .finish()
+    }
+}
+
+impl UpstreamBody {
+    fn unpooled(inner: Incoming) -> Self {
+        Self {
+            inner,
+            done: false,
+            lease: None,
+        }
+    }
+
+    /// Never reuse this body's connection: its response could not be trusted.
+    pub fn poison(&mut self) {
+        self.lease = None;
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && (self.done || self.inner.is_end_stream())
+        {
+            lease.pool.checkin_h1(lease.tx);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.done = true,
+            // A broken body leaves the connection in an unknown state.
+            Poll::Ready(Some(Err(_))) => this.lease = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,258 @@
+//! The upstream connection pool: idle connections are reused, closed after the service's idle
+//! timeout, never handed a request after the upstream closed them, and never reused when a
+//! response was abandoned halfway.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::harness::*;
+use crate::wire::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config(backend: std::net::SocketAddr, service: &str) -> String {
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - name: backend
+    endpoints: [{{ url: "http://{backend}" }}]
+{service}
+routes:
+  - name: api
+    match: {{ path: "/api/{{*rest}}" }}
+    service: backend
+"#
+    )
+}
+
+/// A raw upstream: answers each request on a connection with a fixed 200 (keep-alive framing),
+/// closes the connection itself after `answers` responses, and counts the connections it
+/// accepted and the ones the gateway closed.
+struct RawUpstream {
+    addr: std::net::SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    closed_by_gateway: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawUpstream {
+    async fn start(answers: usize, linger: Duration) -> RawUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (a, c) = (accepted.clone(), closed.clone());
+        let task = tokio::spawn(async move {
+            // Bounded: the tests below open a few dozen connections at most.
+            for _ in 0..64 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                a.fetch_add(1, Ordering::SeqCst);
+                let c = c.clone();
+                tokio::spawn(async move {
+                    for _ in 0..answers {
+                        if read_request_head(&mut s, WAIT).await.is_empty() {
+                            c.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .await;
+                    }
+                    // The upstream ends the connection on its own, as a keep-alive timeout
+                    // or request cap would, without announcing it in the response.
+                    tokio::time::sleep(linger).await;
+                });
+            }
+        });
+        RawUpstream {
+            addr,
+            accepted,
+            closed_by_gateway: closed,
+            task,
+        }
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_are_closed_after_the_service_idle_timeout() {
+    let up = RawUpstream::start(100, Duration::ZERO).await;
+    let gw = TestGateway::start(&config(up.addr, "    timeouts: { idle: 300ms }")).await;
+    let (parts, body) = get(&gw.url("/api/one")).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(&body[..], b"ok");
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while up.closed_by_gateway.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle upstream connection was kept open past its idle timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next request opens a fresh connection and is served.
+    let (parts, _) = get(&gw.url("/api/two")).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn connections_within_the_idle_timeout_are_reused() {
+    let up = RawUpstream::start(100, Duration::ZERO).await;
+    let gw = TestGateway::start(&config(up.addr, "    timeouts: { idle: 30s }")).await;
+    for i in 0..10 {
+        let (parts, _) = get(&gw.url(&format!("/api/{i}"))).await;
+        assert_eq!(parts.status, StatusCode::OK);
+    }
+    assert_eq!(
+        up.accepted.load(Ordering::SeqCst),
+        1,
+        "one pooled connection"
+    );
+    assert_eq!(up.closed_by_gateway.load(Ordering::SeqCst), 0);
+}
+
+/// An upstream that silently closes every connection after one answer, at once or while the
+/// connection waits in the pool: the pool must notice (or, racing with the close, send the
+/// request again) rather than answer 502.
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_costs_no_request() {
+    for (linger, pause) in [
+        (Duration::ZERO, Duration::ZERO),
+        (Duration::from_millis(30), Duration::from_millis(100)),
+    ] {
+        upstream_closing_after_one_answer(linger, pause).await;
+    }
+}
+
+async fn upstream_closing_after_one_answer(linger: Duration, pause: Duration) {
+    let up = RawUpstream::start(1, linger).await;
+    let gw = TestGateway::start(&config(up.addr, "")).await;
+    let client = h1_client();
+    for i in 0..10 {
+        tokio::time::sleep(pause).await;
+        let (parts, body) = send(
+            &client,
+            Request::get(gw.url(&format!("/api/{i}")))
+                .body(empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(parts.status, StatusCode::OK, "request {i}: {body:?}");
+        assert_eq!(&body[..], b"ok");
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn max_idle_per_endpoint_caps_the_connections_kept() {
+    let gate = Gate::new();
+    let backend = Backend::held(gate.clone(), "ok").await;
+    let gw = TestGateway::start(&config(backend.addr, "    max_idle_per_endpoint: 1")).await;
+    // Three requests at once need three connections; only one may stay afterwards.
+    let url = gw.url("/api/x");
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { get(&url).await })
+        })
+        .collect();
+    backend.wait_hits(3).await;
+    gate.open();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().0.status, StatusCode::OK);
+    }
+    assert_eq!(backend.connections.load(Ordering::SeqCst), 3);
+    // Three more, one after another: the one kept connection serves them all.
+    for _ in 0..3 {
+        assert_eq!(get(&url).await.0.status, StatusCode::OK);
+    }
+    assert_eq!(backend.connections.load(Ordering::SeqCst), 3);
+}
+
+/// A client that leaves in the middle of a response leaves the rest of that body on the
+/// upstream connection; the connection must be closed, never handed to the next request.
+#[tokio::test]
+async fn a_response_abandoned_by_its_client_does_not_leak_into_the_next() {
+    let backend = Backend::start(|req: Request<hyper::body::Incoming>| async move {
+        if req.uri().path() == "/api/slow" {
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    if tx.send(Bytes::from_static(b"LEFTOVER")).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+            http::Response::new(body)
+        } else {
+            http::Response::new(full("fresh"))
+        }
+    })
+    .await;
+    let gw = TestGateway::start(&config(backend.addr, "")).await;
+    let client = h1_client();
+    let resp = client
+        .request(Request::get(gw.url("/api/slow")).body(empty()).unwrap())
+        .await
+        .expect("response head");
+    let mut body = resp.into_body();
+    let first = body.frame().await.expect("a frame").expect("data");
+    assert_eq!(first.data_ref().map(|d| &d[..]), Some(&b"LEFTOVER"[..]));
+    drop(body);
+    for _ in 0..5 {
+        let (parts, body) = get(&gw.url("/api/fast")).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(
+            &body[..],
+            b"fresh",
+            "the abandoned body leaked into another response"
+        );
+    }
+}
+
+/// The pool reads nothing it should not: a raw check that the upstream got origin-form
+/// targets and exactly one Host.
+#[tokio::test]
+async fn upstream_requests_use_origin_form_targets() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let head = read_request_head(&mut s, WAIT).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        let mut rest = [0u8; 1];
+        let _ = tokio::time::timeout(Duration::from_millis(100), s.read(&mut rest)).await;
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let gw = TestGateway::start(&config(addr, "")).await;
+    let (parts, _) = get(&gw.url("/api/a/b?q=1")).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let head = seen.await.unwrap();
+    assert!(head.starts_with("GET /api/a/b?q=1 HTTP/1.1\r\n"), "{head}");
+    assert_eq!(
+        head.to_ascii_lowercase().matches("\r\nhost: ").count(),
+        1,
+        "{head}"
+    );
+}
