@@ -113,8 +113,16 @@ impl EndpointPool {
                 },
             }
         }
+        // Opening a connection is the rare path; boxed, its large future does not weigh on
+        // every request's future (which is moved several times per request).
+        let mut tx = Box::pin(self.open_h1()).await?;
+        let resp = tx.send_request(req).await?;
+        Ok(self.lease(resp, tx))
+    }
+
+    async fn open_h1(&self) -> Result<http1::SendRequest<LimitedBody>, UpstreamError> {
         let io = self.connect().await?;
-        let (mut tx, conn) = http1::Builder::new()
+        let (tx, conn) = http1::Builder::new()
             .handshake::<_, LimitedBody>(io)
             .await?;
         let authority = self.authority.clone();
@@ -123,8 +131,7 @@ impl EndpointPool {
                 tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
             }
         });
-        let resp = tx.send_request(req).await?;
-        Ok(self.lease(resp, tx))
+        Ok(tx)
     }
 
     fn lease(
@@ -184,8 +191,14 @@ impl EndpointPool {
                 },
             }
         }
+        let mut tx = Box::pin(self.open_h2()).await?;
+        let resp = tx.send_request(req).await?;
+        Ok(resp.map(UpstreamBody::unpooled))
+    }
+
+    async fn open_h2(&self) -> Result<http2::SendRequest<LimitedBody>, UpstreamError> {
         let io = self.connect().await?;
-        let (mut tx, conn) = http2::Builder::new(TokioExecutor::new())
+        let (tx, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(20))
@@ -198,8 +211,7 @@ impl EndpointPool {
             }
         });
         self.lock().h2 = Some(tx.clone());
-        let resp = tx.send_request(req).await?;
-        Ok(resp.map(UpstreamBody::unpooled))
+        Ok(tx)
     }
 
     async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {

@@ -77,7 +77,10 @@ impl Gateway {
     pub async fn handle(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<ProxyBody> {
         let snap = self.snapshot();
         let id = request_id(req.headers());
-        let mut resp = match forward(&snap, conn, req, &id).await {
+        // The forwarding future is a few KiB; boxed once, it is never copied, where inline it
+        // would be copied whole each time the request's future moves (into the connection's
+        // slot, into a spawned HTTP/2 stream task).
+        let mut resp = match Box::pin(forward(&snap, conn, req, &id)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(request_id = ?id, error = %e, "request answered by the gateway");

@@ -206,7 +206,17 @@ pub fn clean_response(headers: &mut HeaderMap) {
 
 /// A client's `x-request-id` is kept when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . : + / =`
 /// (so it is safe in logs and headers); otherwise the gateway makes one.
+///
+/// The value is marked sensitive, which HTTP/2 encodes as never indexed: every id is new, so
+/// adding each to the HPACK table would only evict useful entries and make every later
+/// `x-request-id` compare against dozens of dead ones.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let mut id = pick_request_id(headers);
+    id.set_sensitive(true);
+    id
+}
+
+fn pick_request_id(headers: &HeaderMap) -> HeaderValue {
     let mut values = headers.get_all(&X_REQUEST_ID).iter();
     if let (Some(v), None) = (values.next(), values.next()) {
         let b = v.as_bytes();
