@@ -354,11 +354,30 @@ fn check_target(r: &RouteConfig, i: usize, services: &[&str], out: &mut Vec<Diag
 /// One label of a host name, as both route hosts and request hosts must spell it: 1 to 63
 /// letters, digits, `-` or `_` (many internal names use `_`, so requests carry it too).
 pub fn is_host_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 63
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !label.is_empty() && label.len() <= 63 && label.bytes().all(is_label_byte)
+}
+
+fn is_label_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Whether every dot-separated label of `host` is a [host label](is_host_label), in one pass
+/// over the bytes (it runs on every request).
+pub fn is_host_name(host: &str) -> bool {
+    let mut label = 0usize;
+    for b in host.bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if is_label_byte(b) && label < 63 {
+            label += 1;
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 /// Checks a route host: `api.example.com`, `*.example.com` or `*`.

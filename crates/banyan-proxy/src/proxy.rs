@@ -299,6 +299,9 @@ async fn forward(
         req.uri().query(),
     )?;
     let (mut parts, body) = req.into_parts();
+    // Room for what is added below (forwarding headers, request id, Host, TE) at once, rather
+    // than growing the map on the way.
+    parts.headers.reserve(7);
     snap.policy
         .add_forwarding(&mut parts.headers, &conn.peer, head.sent.as_ref(), trusted);
     if wants_trailers {

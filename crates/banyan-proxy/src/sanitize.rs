@@ -190,8 +190,18 @@ pub fn clean_response(headers: &mut HeaderMap) {
     }
     for v in headers.get_all(CONNECTION) {
         for t in v.to_str().unwrap_or("").split(',') {
-            let t = t.trim().to_ascii_lowercase();
-            if t.is_empty() || PROTECTED.contains(&t.as_str()) || t == "content-type" {
+            let t = t.trim();
+            // Other hop-by-hop names (`keep-alive`, ...) are dropped already; `Trailer` stays
+            // unless named here.
+            if t.is_empty()
+                || HOP_BY_HOP
+                    .iter()
+                    .any(|h| *h != "trailer" && h.eq_ignore_ascii_case(t))
+            {
+                continue;
+            }
+            let t = t.to_ascii_lowercase();
+            if PROTECTED.contains(&t.as_str()) || t == "content-type" {
                 continue;
             }
             if let Ok(n) = HeaderName::from_bytes(t.as_bytes()) {

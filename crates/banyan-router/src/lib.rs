@@ -39,7 +39,7 @@ pub fn normalize_host(authority: &str) -> Option<String> {
     } else {
         let (h, port) = authority.split_once(':').unwrap_or((authority, ""));
         let h = h.strip_suffix('.').unwrap_or(h);
-        if !h.split('.').all(banyan_model::validate::is_host_label) {
+        if !banyan_model::validate::is_host_name(h) {
             return None;
         }
         (h, port)

@@ -367,3 +367,30 @@ proptest! {
 // The path normaliser's properties, in their own module for size.
 #[path = "router_properties/normaliser.rs"]
 mod normaliser;
+
+proptest! {
+    #![proptest_config(proptest_config(1024))]
+
+    /// Request hosts are checked in one pass on the request path; it must accept exactly the
+    /// hosts whose labels all follow the one label rule that route hosts follow too.
+    #[test]
+    fn the_request_host_check_is_the_label_rule(
+        labels in prop::collection::vec("[a-zA-Z0-9_.:%-]{0,5}|[a-z]{60,66}", 0..5),
+        dot in prop::bool::ANY,
+    ) {
+        let mut host = labels.join(".");
+        if dot {
+            host.push('.');
+        }
+        let bare = host.strip_suffix('.').unwrap_or(&host);
+        let by_labels = bare.split('.').all(banyan_model::validate::is_host_label);
+        prop_assert_eq!(banyan_model::validate::is_host_name(bare), by_labels, "{:?}", bare);
+        if !host.contains(':') {
+            prop_assert_eq!(
+                banyan_router::normalize_host(&host),
+                (by_labels && bare.len() <= 253).then(|| bare.to_ascii_lowercase()),
+                "{:?}", host
+            );
+        }
+    }
+}
