@@ -145,7 +145,10 @@ pub fn parse_partial(src: &str) -> Result<Partial, Diagnostics> {
         kept: kept_all,
     };
     let mut broken_matches = Vec::new();
+    // A field that failed to parse holds a stand-in; what validation says of it is noise.
+    let unparsable: Vec<String> = errors.iter().map(|e| e.position.path.clone()).collect();
     for d in validate::validate_with(&config, &unparsed) {
+        // Route indices here are the config's (failed routes left out), as the router's are.
         if let Some(i) = d
             .position
             .path
@@ -156,7 +159,10 @@ pub fn parse_partial(src: &str) -> Result<Partial, Diagnostics> {
         {
             broken_matches.push(i);
         }
-        errors.push(doc.resolve(d));
+        let d = doc.resolve(d);
+        if !unparsable.contains(&d.position.path) {
+            errors.push(d);
+        }
     }
     errors.sort();
     Ok(Partial {
@@ -320,6 +326,50 @@ routes:
         assert_eq!(
             paths,
             ["server.idle_timeout", "routes[0].service"],
+            "{errs}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod every_field_tests {
+    /// Every bad value is reported, however many share a mapping, and the stand-ins that let
+    /// parsing go on never produce errors of their own.
+    #[test]
+    fn every_bad_field_of_a_mapping_is_reported_once() {
+        let src = "\
+server: {max_body_bytes: lots, header_read_timeout: -3s, max_headers: many}
+services:
+  - name: api
+    endpoints: [{url: 'http://127.0.0.1:1', weight: heavy}]
+    protocol: http3
+    timeouts: {idle: forever, connect: soon}
+    max_idle_per_endpoint: -1
+routes:
+  - name: r
+    match: {path: /x, methods: GET}
+    service: api
+    timeout: soon
+    max_body_bytes: big
+  - {name: ok, match: {path: /y}, service: api}
+";
+        let errs = super::parse(src).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|d| d.position.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.max_body_bytes",
+                "server.header_read_timeout",
+                "server.max_headers",
+                "services[0].endpoints[0].weight",
+                "services[0].protocol",
+                "services[0].timeouts.idle",
+                "services[0].timeouts.connect",
+                "services[0].max_idle_per_endpoint",
+                "routes[0].match.methods",
+                "routes[0].timeout",
+                "routes[0].max_body_bytes",
+            ],
             "{errs}"
         );
     }

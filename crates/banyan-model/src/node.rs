@@ -212,6 +212,9 @@ struct Sink {
 thread_local! {
     static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
     static LAST: RefCell<Option<Diagnostic>> = const { RefCell::new(None) };
+    /// Where the mapping values being deserialized are, innermost last: the place of an error
+    /// that a type raised after the deserializer handed it a value (a bad duration).
+    static VALUES: RefCell<Vec<Position>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with_sink(f: impl FnOnce(&mut Sink)) {
@@ -224,6 +227,18 @@ fn with_sink(f: impl FnOnce(&mut Sink)) {
 
 fn record(d: Diagnostic) {
     with_sink(|s| s.errors.push(d));
+}
+
+/// Marks every list item being deserialized as failed: a made-up value stands in somewhere
+/// inside them, so nothing downstream may look at them.
+fn fail_enclosing_items() {
+    with_sink(|s| {
+        for item in &s.items {
+            if !s.failed_items.contains(item) {
+                s.failed_items.push(item.clone());
+            }
+        }
+    });
 }
 
 /// What [`from_node`] found.
@@ -244,6 +259,7 @@ pub fn from_node<T: de::DeserializeOwned>(root: &Node) -> Parsed<T> {
     });
     let sink = SINK.with(|s| s.borrow_mut().take()).unwrap_or_default();
     LAST.with(|l| l.borrow_mut().take());
+    VALUES.with(|v| v.borrow_mut().clear());
     let (mut errors, failed_items) = (sink.errors, sink.failed_items);
     let value = match result {
         Ok(v) => Some(v),
@@ -268,6 +284,8 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Lenient<T> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let active = SINK.with(|s| s.borrow().is_some());
         match T::deserialize(d) {
+            // A field inside failed and was reported (see `lenient_field`): leave the item out.
+            Ok(_) if active && current_item_failed() => Ok(Lenient(None)),
             Ok(v) => Ok(Lenient(Some(v))),
             Err(e) if active => {
                 // NodeDe left the located form of this error in LAST.
@@ -275,14 +293,49 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Lenient<T> {
                     Some(diag) => record(diag),
                     None => record(Diagnostic::new("", e.to_string())),
                 }
-                with_sink(|s| {
-                    if let Some(item) = s.items.last().cloned() {
-                        s.failed_items.push(item);
-                    }
-                });
+                fail_enclosing_items();
                 Ok(Lenient(None))
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+fn current_item_failed() -> bool {
+    SINK.with(|s| {
+        s.borrow()
+            .as_ref()
+            .and_then(|s| Some(s.failed_items.contains(s.items.last()?)))
+            .unwrap_or(false)
+    })
+}
+
+/// A field whose error is reported without failing its mapping, so that the mapping's other
+/// fields are checked too: the field takes its type's default, and the list items around it
+/// are marked failed, so that nothing downstream checks the stand-in. Outside [`from_node`]
+/// it is an ordinary field.
+pub fn lenient_field<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: de::Deserialize<'de> + Default,
+{
+    if !SINK.with(|s| s.borrow().is_some()) {
+        return T::deserialize(d);
+    }
+    LAST.with(|l| l.borrow_mut().take());
+    match T::deserialize(d) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let diag = LAST
+                .with(|l| l.borrow_mut().take())
+                .unwrap_or_else(|| Diagnostic {
+                    position: VALUES.with(|v| v.borrow().last().cloned().unwrap_or_default()),
+                    message: e.to_string(),
+                    hint: None,
+                });
+            record(diag);
+            fail_enclosing_items();
+            Ok(T::default())
         }
     }
 }
@@ -636,7 +689,16 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
                     node: de.node,
                     path: de.path.clone(),
                 };
-                seed.deserialize(de).map_err(|e| here.locate(e))
+                VALUES.with(|v| {
+                    v.borrow_mut().push(Position {
+                        path: here.path.clone(),
+                        line: here.node.line,
+                        column: here.node.column,
+                    })
+                });
+                let r = seed.deserialize(de).map_err(|e| here.locate(e));
+                VALUES.with(|v| v.borrow_mut().pop());
+                r
             }
             None => Err(de::Error::custom("value without a key")),
         }
