@@ -103,16 +103,55 @@ pub struct Partial {
     pub broken_matches: Vec<usize>,
 }
 
+/// Puts the section's default back into each of `fields` (which hold stand-ins).
+fn restore_defaults<T>(section: &mut T, fields: &[String])
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    use serde_json::Value;
+    if fields.is_empty() {
+        return;
+    }
+    let (Ok(Value::Object(mut now)), Ok(Value::Object(default))) = (
+        serde_json::to_value(&*section),
+        serde_json::to_value(T::default()),
+    ) else {
+        return;
+    };
+    for f in fields {
+        if let Some(v) = default.get(f) {
+            now.insert(f.clone(), v.clone());
+        }
+    }
+    if let Ok(v) = serde_json::from_value(Value::Object(now)) {
+        *section = v;
+    }
+}
+
 /// Like [`parse`], but returns what parsed along with the errors. Fails only when the document
 /// cannot be typed at all (bad YAML, a top level that is not a mapping).
 pub fn parse_partial(src: &str) -> Result<Partial, Diagnostics> {
     let root = Node::parse(src).map_err(Diagnostics::from)?;
     let parsed = node::from_node::<Config>(&root);
     let mut errors = Diagnostics(parsed.errors);
-    let Some(config) = parsed.value else {
+    let Some(mut config) = parsed.value else {
         errors.sort();
         return Err(errors);
     };
+    // A field of a section that failed holds its type's stand-in (0, ""); the section's own
+    // default is what the other checks must see (a route's header limit against the server's).
+    let failed = |section: &str| -> Vec<String> {
+        errors
+            .iter()
+            .filter_map(|e| {
+                let rest = e.position.path.strip_prefix(section)?.strip_prefix('.')?;
+                Some(rest.split(['.', '[']).next()?.to_string())
+            })
+            .collect()
+    };
+    restore_defaults(&mut config.server, &failed("server"));
+    restore_defaults(&mut config.admin, &failed("admin"));
+    restore_defaults(&mut config.runtime, &failed("runtime"));
     let mut unparsed = validate::Unparsed::default();
     let mut kept_all = HashMap::new();
     for (section, len) in [
@@ -369,6 +408,37 @@ routes:
                 "routes[0].match.methods",
                 "routes[0].timeout",
                 "routes[0].max_body_bytes",
+            ],
+            "{errs}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod stand_in_tests {
+    /// A section's field that failed takes the section's default for the checks that read it,
+    /// not a stand-in that would make other parts look wrong.
+    #[test]
+    fn a_failed_section_field_does_not_make_other_parts_look_wrong() {
+        let src = "\
+admin: {enabled: maybe, address: 'not an address'}
+server: {max_header_bytes: lots, identity_header_prefix: [x]}
+services: [{name: s}]
+routes:
+  - name: r
+    match: {path: /x, headers: [{name: x-tenant, exact: a}]}
+    service: s
+    max_header_bytes: 8KiB
+";
+        let errs = super::parse(src).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|d| d.position.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "admin.enabled",
+                "admin.address",
+                "server.max_header_bytes",
+                "server.identity_header_prefix"
             ],
             "{errs}"
         );

@@ -50,6 +50,9 @@ pub struct EndpointPool {
     authority: String,
     transport: TransportKey,
     idle: Mutex<Idle>,
+    /// Held while an HTTP/2 connection is being opened, so that concurrent requests wait for
+    /// it instead of each opening their own.
+    h2_opening: tokio::sync::Mutex<()>,
     sweeper: Weak<Sweeper>,
 }
 
@@ -57,8 +60,8 @@ pub struct EndpointPool {
 struct Idle {
     /// HTTP/1.1 connections waiting for a request, the most recently used last.
     h1: Vec<(http1::SendRequest<LimitedBody>, Instant)>,
-    /// The multiplexed HTTP/2 connection, if one is open.
-    h2: Option<http2::SendRequest<LimitedBody>>,
+    /// The multiplexed HTTP/2 connection, if one is open, and when a request last used it.
+    h2: Option<(http2::SendRequest<LimitedBody>, Instant)>,
 }
 
 impl std::fmt::Debug for EndpointPool {
@@ -75,6 +78,7 @@ impl EndpointPool {
             authority,
             transport,
             idle: Mutex::new(Idle::default()),
+            h2_opening: tokio::sync::Mutex::new(()),
             sweeper,
         }
     }
@@ -180,9 +184,8 @@ impl EndpointPool {
         self: &Arc<Self>,
         req: Request<LimitedBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let shared = self.lock().h2.clone().filter(|tx| !tx.is_closed());
         let mut req = req;
-        if let Some(mut tx) = shared {
+        if let Some(mut tx) = self.shared_h2() {
             match tx.try_send_request(req).await {
                 Ok(resp) => return Ok(resp.map(UpstreamBody::unpooled)),
                 Err(mut e) => match e.take_message() {
@@ -191,9 +194,27 @@ impl EndpointPool {
                 },
             }
         }
-        let mut tx = Box::pin(self.open_h2()).await?;
+        let mut tx = {
+            let _one_at_a_time = self.h2_opening.lock().await;
+            match self.shared_h2() {
+                Some(tx) => tx,
+                None => Box::pin(self.open_h2()).await?,
+            }
+        };
         let resp = tx.send_request(req).await?;
         Ok(resp.map(UpstreamBody::unpooled))
+    }
+
+    /// The open HTTP/2 connection, marked as used now.
+    fn shared_h2(&self) -> Option<http2::SendRequest<LimitedBody>> {
+        let mut idle = self.lock();
+        match &mut idle.h2 {
+            Some((tx, used)) if !tx.is_closed() => {
+                *used = Instant::now();
+                Some(tx.clone())
+            }
+            _ => None,
+        }
     }
 
     async fn open_h2(&self) -> Result<http2::SendRequest<LimitedBody>, UpstreamError> {
@@ -210,7 +231,7 @@ impl EndpointPool {
                 tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
             }
         });
-        self.lock().h2 = Some(tx.clone());
+        self.lock().h2 = Some((tx.clone(), Instant::now()));
         Ok(tx)
     }
 
@@ -243,7 +264,12 @@ impl EndpointPool {
         let limit = self.transport.idle_timeout;
         idle.h1
             .retain(|(tx, since)| !tx.is_closed() && since.elapsed() <= limit);
-        if idle.h2.as_ref().is_some_and(|tx| tx.is_closed()) {
+        // Requests still on the connection keep it open until they end.
+        if idle
+            .h2
+            .as_ref()
+            .is_some_and(|(tx, used)| tx.is_closed() || used.elapsed() > limit)
+        {
             idle.h2 = None;
         }
     }

@@ -83,7 +83,9 @@ impl Gateway {
         let mut resp = match Box::pin(forward(&snap, conn, req, &id)).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(request_id = ?id, error = %e, "request answered by the gateway");
+                // The id is marked sensitive (for HPACK), which its Debug form hides.
+                let request_id = id.to_str().unwrap_or("");
+                tracing::debug!(request_id, error = %e, "request answered by the gateway");
                 e.into_response(&id)
             }
         };
@@ -286,7 +288,8 @@ async fn forward(
                 HostRewrite::Upstream => None,
                 HostRewrite::Client => head.sent.as_ref().and_then(|h| h.to_str().ok()),
             };
-            absolute = format!("http://{}", client_host.unwrap_or(&endpoint.authority));
+            let upstream_host = endpoint.host.to_str().unwrap_or(&endpoint.authority);
+            absolute = format!("http://{}", client_host.unwrap_or(upstream_host));
             absolute.as_str()
         }
     };
@@ -318,9 +321,9 @@ async fn forward(
             parts.headers.insert(HOST, endpoint.host.clone());
         }
         (UpstreamProtocol::Http1, HostRewrite::Client) => {
-            if !parts.headers.contains_key(HOST)
-                && let Some(h) = head.sent.clone()
-            {
+            // An HTTP/1.0 client may send no host at all; HTTP/1.1 upstreams need one.
+            if !parts.headers.contains_key(HOST) {
+                let h = head.sent.clone().unwrap_or_else(|| endpoint.host.clone());
                 parts.headers.insert(HOST, h);
             }
         }

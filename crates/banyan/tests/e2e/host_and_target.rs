@@ -92,6 +92,25 @@ async fn http11_without_host_is_refused() {
     s.refused("GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n").await;
 }
 
+/// With `rewrite.host: client` and no client host to pass on, the upstream still gets a Host
+/// (HTTP/1.1 requires one): the endpoint's.
+#[tokio::test]
+async fn http10_without_host_still_sends_a_host_upstream() {
+    let api = Backend::echo().await;
+    let other = Backend::echo().await;
+    let yaml = config(api.addr, other.addr).replace(
+        "    service: other\n",
+        "    service: other\n    rewrite: { host: client }\n",
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let text = raw(gw.addr(), b"GET /legacy HTTP/1.0\r\n\r\n", WAIT).await;
+    let r = responses(text.as_bytes());
+    assert_eq!(r.len(), 1, "{text:?}");
+    assert_eq!(r[0].status, 200, "{text:?}");
+    let seen = other.last().expect("the any-host route's backend");
+    assert_eq!(seen.headers["host"], other.addr.to_string().as_str());
+}
+
 #[tokio::test]
 async fn http10_without_host_is_served_by_an_any_host_route() {
     let s = setup().await;

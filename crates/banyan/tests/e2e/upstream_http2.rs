@@ -114,3 +114,55 @@ async fn request_as(addr: std::net::SocketAddr, version: Version, host: &str) ->
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     String::from_utf8_lossy(&body).into_owned()
 }
+
+/// Requests that find no HTTP/2 connection open wait for one being opened rather than each
+/// opening their own.
+#[tokio::test]
+async fn concurrent_first_requests_share_one_http2_connection() {
+    let backend = Backend::fixed("ok").await;
+    let gw = TestGateway::start(&h2_config(backend.addr)).await;
+    let client = h1_client();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            let url = gw.url(&format!("/x/{i}"));
+            tokio::spawn(async move {
+                send(&client, Request::get(url).body(empty()).expect("request")).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (parts, body) = t.await.expect("task");
+        assert_eq!(parts.status, StatusCode::OK, "{body:?}");
+    }
+    assert_eq!(
+        backend
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+/// The shared HTTP/2 connection is let go after the service's idle timeout, like idle
+/// HTTP/1.1 connections.
+#[tokio::test]
+async fn an_idle_http2_connection_is_let_go_after_the_idle_timeout() {
+    let backend = Backend::fixed("ok").await;
+    let yaml = h2_config(backend.addr).replace(
+        "    protocol: http2\n",
+        "    protocol: http2\n    timeouts: { idle: 300ms }\n",
+    );
+    assert!(yaml.contains("idle: 300ms"), "{yaml}");
+    let gw = TestGateway::start(&yaml).await;
+    assert_eq!(get(&gw.url("/a")).await.0.status, StatusCode::OK);
+    assert_eq!(get(&gw.url("/b")).await.0.status, StatusCode::OK);
+    let conns = || {
+        backend
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    assert_eq!(conns(), 1, "reused while fresh");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(get(&gw.url("/c")).await.0.status, StatusCode::OK);
+    assert_eq!(conns(), 2, "a new connection after the idle timeout");
+}
