@@ -129,12 +129,7 @@ impl EndpointPool {
         let (tx, conn) = http1::Builder::new()
             .handshake::<_, LimitedBody>(io)
             .await?;
-        let authority = self.authority.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
-            }
-        });
+        self.drive(conn);
         Ok(tx)
     }
 
@@ -225,14 +220,22 @@ impl EndpointPool {
             .keep_alive_timeout(Duration::from_secs(20))
             .handshake::<_, LimitedBody>(io)
             .await?;
+        self.drive(conn);
+        self.lock().h2 = Some((tx.clone(), Instant::now()));
+        Ok(tx)
+    }
+
+    /// Runs a connection's I/O in its own task until the connection ends.
+    fn drive<C>(&self, conn: C)
+    where
+        C: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    {
         let authority = self.authority.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(upstream = %authority, error = %e, "upstream connection ended");
             }
         });
-        self.lock().h2 = Some((tx.clone(), Instant::now()));
-        Ok(tx)
     }
 
     async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
