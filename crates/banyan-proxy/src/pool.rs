@@ -83,10 +83,6 @@ impl EndpointPool {
         }
     }
 
-    pub fn authority(&self) -> &str {
-        &self.authority
-    }
-
     fn lock(&self) -> MutexGuard<'_, Idle> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -275,11 +271,6 @@ impl EndpointPool {
         {
             idle.h2 = None;
         }
-    }
-
-    /// Idle HTTP/1.1 connections, for tests and metrics.
-    pub fn idle_count(&self) -> usize {
-        self.lock().h1.len()
     }
 }
 

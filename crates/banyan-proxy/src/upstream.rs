@@ -154,6 +154,42 @@ pub type ServiceRef = Arc<Service>;
 mod tests {
     use super::*;
 
+    fn key(authority: &str, idle_secs: u64) -> PoolKey {
+        PoolKey {
+            transport: TransportKey {
+                protocol: banyan_model::UpstreamProtocol::Http1,
+                connect_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(idle_secs),
+                max_idle: 8,
+            },
+            authority: authority.to_string(),
+        }
+    }
+
+    #[test]
+    fn pools_are_kept_for_the_same_endpoint_and_settings_and_dropped_otherwise() {
+        let r = PoolRegistry::default();
+        let a = r.get(&key("10.0.0.1:80", 90));
+        let b = r.get(&key("10.0.0.2:80", 90));
+        assert!(
+            Arc::ptr_eq(&a, &r.get(&key("10.0.0.1:80", 90))),
+            "same key, same pool"
+        );
+        let other = r.get(&key("10.0.0.1:80", 30));
+        assert!(!Arc::ptr_eq(&a, &other), "other settings, other pool");
+        assert_eq!(r.len(), 3);
+        r.retain(&[key("10.0.0.1:80", 90)]);
+        assert_eq!(r.len(), 1);
+        assert!(
+            Arc::ptr_eq(&a, &r.get(&key("10.0.0.1:80", 90))),
+            "kept across the retain"
+        );
+        assert!(
+            !Arc::ptr_eq(&b, &r.get(&key("10.0.0.2:80", 90))),
+            "dropped, made anew"
+        );
+    }
+
     #[test]
     fn weights_are_respected_and_interleaved() {
         let s = weighted_schedule(&[2, 1]);
