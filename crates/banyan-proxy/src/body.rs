@@ -64,7 +64,8 @@ impl Body for ProxyBody {
 /// announced its length was already checked against the limit before any upstream was contacted.
 #[derive(Debug)]
 pub struct LimitedBody {
-    inner: Incoming,
+    /// `None`: no body (a request made again by the gateway, see `pool`).
+    inner: Option<Incoming>,
     remaining: u64,
     limit: u64,
 }
@@ -72,9 +73,18 @@ pub struct LimitedBody {
 impl LimitedBody {
     pub fn new(inner: Incoming, limit: u64) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             remaining: limit,
             limit,
+        }
+    }
+
+    /// A body with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            inner: None,
+            remaining: 0,
+            limit: 0,
         }
     }
 }
@@ -103,7 +113,10 @@ impl Body for LimitedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
@@ -123,10 +136,12 @@ impl Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }

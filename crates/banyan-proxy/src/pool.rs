@@ -171,7 +171,24 @@ impl EndpointPool {
         }
     }
 
+    /// A request without a body that the upstream refused unprocessed (RST_STREAM with
+    /// REFUSED_STREAM, or a stream above a GOAWAY's last stream id) is sent once more: RFC 9113
+    /// 8.7 says such requests can be retried safely. One with a body cannot be: it is gone.
     async fn send_h2(
+        self: &Arc<Self>,
+        req: Request<LimitedBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let again = req.body().is_end_stream().then(|| bodiless_copy(&req));
+        match (self.send_h2_once(req).await, again) {
+            (Err(UpstreamError::Http(e)), Some(again)) if refused_unprocessed(&e) => {
+                tracing::debug!(upstream = %self.authority, error = %e, "refused unprocessed; sent again");
+                self.send_h2_once(again).await
+            }
+            (sent, _) => sent,
+        }
+    }
+
+    async fn send_h2_once(
         self: &Arc<Self>,
         req: Request<LimitedBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
@@ -272,6 +289,29 @@ impl EndpointPool {
             idle.h2 = None;
         }
     }
+}
+
+fn bodiless_copy(req: &Request<LimitedBody>) -> Request<LimitedBody> {
+    let mut copy = Request::new(LimitedBody::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+/// Whether the upstream said it did not process the request's stream.
+fn refused_unprocessed(e: &hyper::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<h2::Error>() {
+            let refused = h.is_reset() && h.reason() == Some(h2::Reason::REFUSED_STREAM);
+            // h2 gives a peer's GOAWAY to exactly the streams above its last stream id.
+            return h.is_remote() && (refused || h.is_go_away());
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// One task for all the pools of a registry, started with the first upstream connection (a

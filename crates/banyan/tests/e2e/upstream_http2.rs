@@ -166,3 +166,146 @@ async fn an_idle_http2_connection_is_let_go_after_the_idle_timeout() {
     assert_eq!(get(&gw.url("/c")).await.0.status, StatusCode::OK);
     assert_eq!(conns(), 2, "a new connection after the idle timeout");
 }
+
+/// An HTTP/2 upstream (the h2 crate's server) that refuses its first `refuse` streams with
+/// REFUSED_STREAM, unprocessed, and answers the others; counts the streams it saw.
+async fn refusing_upstream(
+    refuse: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = seen.clone();
+    let task = tokio::spawn(async move {
+        // Bounded: a test here opens a connection or two.
+        for _ in 0..4 {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(sock).await else {
+                    return;
+                };
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    if seen.fetch_add(1, Ordering::SeqCst) < refuse {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    if let Ok(mut body) = respond.send_response(http::Response::new(()), false) {
+                        let _ = body.send_data(bytes::Bytes::from_static(b"answered"), true);
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen, task)
+}
+
+/// A stream the upstream refused unprocessed is safe to send again (RFC 9113 8.7), once, and
+/// only when there is no body that was already spent on the first try.
+#[tokio::test]
+async fn a_refused_stream_without_a_body_is_sent_again_once() {
+    use std::sync::atomic::Ordering;
+    for (refuse, method, body, status, streams) in [
+        (1, "GET", "", StatusCode::OK, 2),
+        (2, "GET", "", StatusCode::BAD_GATEWAY, 2),
+        (1, "POST", "payload", StatusCode::BAD_GATEWAY, 1),
+    ] {
+        let (addr, seen, task) = refusing_upstream(refuse).await;
+        let gw = TestGateway::start(&h2_config(addr)).await;
+        let req = Request::builder()
+            .method(method)
+            .uri(gw.url("/x"))
+            .body(if body.is_empty() { empty() } else { full(body) })
+            .expect("request");
+        let (parts, got) = send(&h1_client(), req).await;
+        let case = format!("{method} refused {refuse}×: {got:?}");
+        assert_eq!(parts.status, status, "{case}");
+        if status == StatusCode::OK {
+            assert_eq!(got, "answered", "{case}");
+        } else {
+            assert_eq!(
+                problem(&parts, &got)["type"],
+                "urn:banyan:problem:upstream-reset"
+            );
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), streams, "{case}");
+        task.abort();
+    }
+}
+
+/// An upstream whose first connection answers the first request with GOAWAY (last stream id
+/// 0: nothing processed) and closes; later connections are served by the h2 crate's server.
+#[tokio::test]
+async fn a_stream_above_a_goaway_last_stream_id_is_sent_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let upstream = tokio::spawn(async move {
+        let (mut raw, _) = listener.accept().await.expect("accept");
+        counted.fetch_add(1, Ordering::SeqCst);
+        // The client's preface and frames, answered with the least HTTP/2 that holds up.
+        raw.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+            .await
+            .expect("settings");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut at = 24; // past the preface: the next frame to look at
+        'read: loop {
+            let n = raw.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the gateway closed before sending its request");
+            got.extend_from_slice(&buf[..n]);
+            while got.len() >= at + 9 {
+                let len = usize::from(got[at]) << 16
+                    | usize::from(got[at + 1]) << 8
+                    | usize::from(got[at + 2]);
+                if got.len() < at + 9 + len {
+                    break; // the rest of this frame is still on its way
+                }
+                let (kind, flags) = (got[at + 3], got[at + 4]);
+                at += 9 + len;
+                if kind == 4 && flags & 1 == 0 {
+                    raw.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0])
+                        .await
+                        .expect("ack");
+                }
+                if kind == 1 {
+                    // GOAWAY, last stream id 0, NO_ERROR.
+                    let goaway = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                    raw.write_all(&goaway).await.expect("goaway");
+                    break 'read;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(raw);
+        // The next connection gets a real answer.
+        let (sock, _) = listener.accept().await.expect("accept again");
+        counted.fetch_add(1, Ordering::SeqCst);
+        let mut conn = h2::server::handshake(sock).await.expect("handshake");
+        while let Some(Ok((_req, mut respond))) = conn.accept().await {
+            if let Ok(mut body) = respond.send_response(http::Response::new(()), false) {
+                let _ = body.send_data(bytes::Bytes::from_static(b"answered"), true);
+            }
+        }
+    });
+    let gw = TestGateway::start(&h2_config(addr)).await;
+    let (parts, body) = get(&gw.url("/x")).await;
+    assert_eq!(parts.status, StatusCode::OK, "{body:?}");
+    assert_eq!(&body[..], b"answered");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    upstream.abort();
+}
