@@ -96,7 +96,9 @@ impl EndpointPool {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match self.transport.protocol {
             UpstreamProtocol::Http1 => self.send_h1(req).await,
-            UpstreamProtocol::Http2 => self.send_h2(req).await,
+            // Boxed: its future (with a copy of the request for a re-send) is the larger one,
+            // and would make every HTTP/1.1 request's future as large.
+            UpstreamProtocol::Http2 => Box::pin(self.send_h2(req)).await,
         }
     }
 
