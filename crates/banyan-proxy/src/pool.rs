@@ -365,9 +365,8 @@ struct Lease {
     tx: http1::SendRequest<LimitedBody>,
 }
 
-/// The upstream's response body. Once it has been read to its end, dropping it returns its
-/// HTTP/1.1 connection to the pool; dropped earlier (a client gone mid-body), the connection
-/// is closed, since the rest of the body is still on its way.
+/// The upstream's response body. Dropping it returns its HTTP/1.1 connection to the pool,
+/// unless the body broke or the response was poisoned.
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
@@ -400,9 +399,11 @@ impl UpstreamBody {
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
-        if let Some(lease) = self.lease.take()
-            && (self.done || self.inner.is_end_stream())
-        {
+        // Back to the pool even when the body was not read to its end (a client gone): hyper
+        // then reads what is left only if it has already arrived, and otherwise closes the
+        // connection. Either way the connection is not ready, so no request takes it, until
+        // it is clean again.
+        if let Some(lease) = self.lease.take() {
             lease.pool.checkin_h1(lease.tx);
         }
     }
