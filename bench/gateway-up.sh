@@ -13,18 +13,7 @@ if [[ ! -x "$bin" ]]; then
   cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p banyan >&2
 fi
 config="$work/banyan-bench.yaml"
-cat > "$config" <<YAML
-listeners:
-  - { name: bench, address: "127.0.0.1:$port" }
-admin: { enabled: false }
-services:
-  - name: upstream
-    endpoints: [{ url: "http://$upstream" }]
-routes:
-  - name: everything
-    match: { path: "/{*rest}" }
-    service: upstream
-YAML
+"$root/bench/config.sh" "$port" "$upstream" > "$config"
 RUST_LOG=warn nohup "$bin" run -c "$config" --workers "${GATEWAY_WORKERS:-1}" --no-watch \
   > "$work/banyan.log" 2>&1 < /dev/null &
 echo $!

@@ -15,18 +15,7 @@ n2=${N2:-12000}
 port=${PORT:-29704}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/config.yaml" <<YAML
-listeners:
-  - { name: bench, address: "127.0.0.1:$port" }
-admin: { enabled: false }
-services:
-  - name: upstream
-    endpoints: [{ url: "http://$upstream" }]
-routes:
-  - name: everything
-    match: { path: "/{*rest}" }
-    service: upstream
-YAML
+"$root/bench/config.sh" "$port" "$upstream" > "$work/config.yaml"
 
 count() {
   local n=$1
