@@ -138,7 +138,6 @@ impl EndpointPool {
     ) -> Response<UpstreamBody> {
         resp.map(|inner| UpstreamBody {
             inner,
-            done: false,
             lease: Some(Lease {
                 pool: self.clone(),
                 tx,
@@ -370,7 +369,6 @@ struct Lease {
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
-    done: bool,
     lease: Option<Lease>,
 }
 
@@ -384,11 +382,7 @@ impl std::fmt::Debug for Lease {
 
 impl UpstreamBody {
     fn unpooled(inner: Incoming) -> Self {
-        Self {
-            inner,
-            done: false,
-            lease: None,
-        }
+        Self { inner, lease: None }
     }
 
     /// Never reuse this body's connection: its response could not be trusted.
@@ -419,17 +413,15 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.done = true,
-            // A broken body leaves the connection in an unknown state.
-            Poll::Ready(Some(Err(_))) => this.lease = None,
-            _ => {}
+        // A broken body leaves the connection in an unknown state.
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            this.lease = None;
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.inner.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
