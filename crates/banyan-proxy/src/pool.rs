@@ -2,8 +2,8 @@
 //! connection. Requests take a connection, the response body gives it back when the upstream
 //! has sent all of it, and connections idle for longer than the service's idle timeout are
 //! closed by a sweeper. No hashing, no extra task per request: the pool is found through the
-//! endpoint the router picked, and an HTTP/1.1 connection goes back when its response body is
-//! dropped after its end.
+//! endpoint the router picked, and an HTTP/1.1 connection is driven by the request's own task
+//! (see [`crate::h1`]).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -15,11 +15,12 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use crate::body::LimitedBody;
+use crate::body::{BoxError, LimitedBody};
+use crate::h1;
 
 /// What makes connections to one endpoint interchangeable between services.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +42,8 @@ pub enum UpstreamError {
     #[error("connecting to {authority} timed out")]
     ConnectTimeout { authority: String },
     #[error(transparent)]
+    H1(#[from] h1::Error),
+    #[error(transparent)]
     Http(#[from] hyper::Error),
 }
 
@@ -59,7 +62,7 @@ pub struct EndpointPool {
 #[derive(Default)]
 struct Idle {
     /// HTTP/1.1 connections waiting for a request, the most recently used last.
-    h1: Vec<(http1::SendRequest<LimitedBody>, Instant)>,
+    h1: Vec<(h1::Conn, Instant)>,
     /// The multiplexed HTTP/2 connection, if one is open, and when a request last used it.
     h2: Option<(http2::SendRequest<LimitedBody>, Instant)>,
 }
@@ -104,71 +107,47 @@ impl EndpointPool {
 
     async fn send_h1(
         self: &Arc<Self>,
-        mut req: Request<LimitedBody>,
+        req: Request<LimitedBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        while let Some(mut tx) = self.checkout_h1() {
-            match tx.try_send_request(req).await {
-                Ok(resp) => return Ok(self.lease(resp, tx)),
-                Err(mut e) => match e.take_message() {
-                    Some(back) => req = back,
-                    None => return Err(e.into_error().into()),
-                },
+        let mut exchange = h1::Exchange::new(req);
+        while let Some(conn) = self.checkout_h1() {
+            match exchange.run(conn, self).await {
+                Ok(resp) => return Ok(resp.map(UpstreamBody::h1)),
+                Err(h1::Failed {
+                    error,
+                    again: Some(again),
+                }) => {
+                    tracing::debug!(upstream = %self.authority, %error, "pooled connection closed under the request; sent again");
+                    exchange = again;
+                }
+                Err(failed) => return Err(failed.error.into()),
             }
         }
         // Opening a connection is the rare path; boxed, its large future does not weigh on
         // every request's future (which is moved several times per request).
-        let mut tx = Box::pin(self.open_h1()).await?;
-        let resp = tx.send_request(req).await?;
-        Ok(self.lease(resp, tx))
-    }
-
-    async fn open_h1(&self) -> Result<http1::SendRequest<LimitedBody>, UpstreamError> {
-        let io = self.connect().await?;
-        let (tx, conn) = http1::Builder::new()
-            .handshake::<_, LimitedBody>(io)
-            .await?;
-        self.drive(conn);
-        Ok(tx)
-    }
-
-    fn lease(
-        self: &Arc<Self>,
-        resp: Response<Incoming>,
-        tx: http1::SendRequest<LimitedBody>,
-    ) -> Response<UpstreamBody> {
-        resp.map(|inner| UpstreamBody {
-            inner,
-            lease: Some(Lease {
-                pool: self.clone(),
-                tx,
-            }),
-        })
+        let conn = h1::Conn::new(Box::pin(self.connect()).await?);
+        match exchange.run(conn, self).await {
+            Ok(resp) => Ok(resp.map(UpstreamBody::h1)),
+            Err(failed) => Err(failed.error.into()),
+        }
     }
 
     /// The most recently used idle connection that can take a request. Closed and expired
-    /// ones are dropped on the way; one still finishing its last exchange stays for later.
-    fn checkout_h1(&self) -> Option<http1::SendRequest<LimitedBody>> {
+    /// ones are dropped on the way.
+    fn checkout_h1(&self) -> Option<h1::Conn> {
         let mut idle = self.lock();
-        let mut i = idle.h1.len();
-        while i > 0 {
-            i -= 1;
-            let (tx, since) = &idle.h1[i];
-            if tx.is_closed() || since.elapsed() > self.transport.idle_timeout {
-                idle.h1.remove(i);
-            } else if tx.is_ready() {
-                return Some(idle.h1.remove(i).0);
+        while let Some((mut conn, since)) = idle.h1.pop() {
+            if since.elapsed() <= self.transport.idle_timeout && conn.is_usable() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn checkin_h1(&self, tx: http1::SendRequest<LimitedBody>) {
-        if tx.is_closed() {
-            return;
-        }
+    pub(crate) fn checkin_h1(&self, conn: h1::Conn) {
         let mut idle = self.lock();
         if idle.h1.len() < self.transport.max_idle {
-            idle.h1.push((tx, Instant::now()));
+            idle.h1.push((conn, Instant::now()));
         }
     }
 
@@ -227,7 +206,7 @@ impl EndpointPool {
     }
 
     async fn open_h2(&self) -> Result<http2::SendRequest<LimitedBody>, UpstreamError> {
-        let io = self.connect().await?;
+        let io = TokioIo::new(self.connect().await?);
         let (tx, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(20))
@@ -252,7 +231,7 @@ impl EndpointPool {
         });
     }
 
-    async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
+    async fn connect(&self) -> Result<TcpStream, UpstreamError> {
         if let Some(s) = self.sweeper.upgrade() {
             s.start();
         }
@@ -272,7 +251,7 @@ impl EndpointPool {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 
     /// Closes idle connections past the idle timeout, and forgets closed ones.
@@ -280,7 +259,7 @@ impl EndpointPool {
         let mut idle = self.lock();
         let limit = self.transport.idle_timeout;
         idle.h1
-            .retain(|(tx, since)| !tx.is_closed() && since.elapsed() <= limit);
+            .retain_mut(|(conn, since)| since.elapsed() <= limit && conn.is_usable());
         // Requests still on the connection keep it open until they end.
         if idle
             .h2
@@ -358,73 +337,52 @@ impl Sweeper {
     }
 }
 
-/// An HTTP/1.1 connection on loan to one response.
-struct Lease {
-    pool: Arc<EndpointPool>,
-    tx: http1::SendRequest<LimitedBody>,
-}
-
-/// The upstream's response body. Dropping it returns its HTTP/1.1 connection to the pool,
-/// unless the body broke or the response was poisoned.
+/// The upstream's response body: read by the request's task from an HTTP/1.1 connection
+/// (which goes back to the pool at the body's end), or from hyper's HTTP/2 client.
 #[derive(Debug)]
-pub struct UpstreamBody {
-    inner: Incoming,
-    lease: Option<Lease>,
-}
+pub struct UpstreamBody(Inner);
 
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease")
-            .field("upstream", &self.pool.authority)
-            .finish()
-    }
+#[derive(Debug)]
+enum Inner {
+    H1(h1::H1Body),
+    H2(Incoming),
 }
 
 impl UpstreamBody {
-    fn unpooled(inner: Incoming) -> Self {
-        Self { inner, lease: None }
+    fn h1(body: h1::H1Body) -> Self {
+        Self(Inner::H1(body))
     }
 
-    /// Never reuse this body's connection: its response could not be trusted.
-    pub fn poison(&mut self) {
-        self.lease = None;
-    }
-}
-
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        // Back to the pool even when the body was not read to its end (a client gone): hyper
-        // then reads what is left only if it has already arrived, and otherwise closes the
-        // connection. Either way the connection is not ready, so no request takes it, until
-        // it is clean again.
-        if let Some(lease) = self.lease.take() {
-            lease.pool.checkin_h1(lease.tx);
-        }
+    fn unpooled(body: Incoming) -> Self {
+        Self(Inner::H2(body))
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        // A broken body leaves the connection in an unknown state.
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            this.lease = None;
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Inner::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Inner::H2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.0 {
+            Inner::H1(b) => b.is_end_stream(),
+            Inner::H2(b) => b.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.0 {
+            Inner::H1(b) => b.size_hint(),
+            Inner::H2(b) => b.size_hint(),
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
@@ -341,15 +341,6 @@ async fn forward(
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(r)) => r,
     };
-    // A response framed two ways (RFC 9112 6.3) is read as chunked here, but its
-    // Content-Length would frame it again for the client, and the upstream may have meant the
-    // other reading, leaving bytes that would answer the next request on that connection.
-    // Refused like a head that cannot be parsed, and its connection is never reused.
-    if resp.headers().contains_key(TRANSFER_ENCODING) && resp.headers().contains_key(CONTENT_LENGTH)
-    {
-        resp.body_mut().poison();
-        return Err(GatewayError::UpstreamReset);
-    }
     clean_response(resp.headers_mut());
     Ok(resp.map(ProxyBody::Upstream))
 }
@@ -382,12 +373,12 @@ fn upstream_uri(
 
 /// Sorts an upstream failure into the answer the client gets.
 fn classify(e: &UpstreamError) -> GatewayError {
-    let e = match e {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = match e {
         UpstreamError::Connect { .. } => return GatewayError::UpstreamConnect,
         UpstreamError::ConnectTimeout { .. } => return GatewayError::UpstreamConnectTimeout,
-        UpstreamError::Http(e) => e,
+        UpstreamError::H1(e) => e.source(),
+        UpstreamError::Http(e) => e.source(),
     };
-    let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = src {
         if let Some(t) = s.downcast_ref::<BodyTooLarge>() {
             return GatewayError::PayloadTooLarge { limit: t.limit };

@@ -19,5 +19,6 @@ mod shutdown_drain;
 mod spoofed_identity_headers;
 mod streaming;
 mod upstream_errors;
+mod upstream_h1;
 mod upstream_http2;
 mod upstream_pool;

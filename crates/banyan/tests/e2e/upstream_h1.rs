@@ -1,0 +1,218 @@
+//! HTTP/1.1 responses as upstreams really send them: interim heads, bodies that end when the
+//! connection does, lengths that contradict each other, and answers that come before the
+//! request body has all been sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::harness::*;
+use crate::wire::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// An upstream that reads each request head and answers it with `answer`, then closes the
+/// connection when `close` is set. Counts the connections it accepted.
+async fn scripted(answer: &'static str, close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        // Bounded: each test makes a few requests.
+        for _ in 0..16 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                while !read_request_head(&mut s, WAIT).await.is_empty() {
+                    if s.write_all(answer.as_bytes()).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Sends one GET through the gateway on a fresh connection; returns what came back, parsed.
+async fn one_get(gw: &TestGateway) -> Vec<RawResponse> {
+    let text = raw(
+        gw.addr(),
+        b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    responses(text.as_bytes())
+}
+
+#[tokio::test]
+async fn interim_responses_are_not_forwarded() {
+    let (up, _) = scripted(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n\
+         HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        false,
+    )
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    let r = one_get(&gw).await;
+    assert_eq!(r.len(), 1, "one final response, nothing interim: {r:?}");
+    assert_eq!((r[0].status, &r[0].body[..]), (200, &b"ok"[..]));
+    assert!(r[0].header("link").is_none());
+}
+
+#[tokio::test]
+async fn a_switching_protocols_nobody_asked_for_is_a_502() {
+    let (up, _) = scripted(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        false,
+    )
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    let r = one_get(&gw).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].status, 502);
+    assert_eq!(r[0].problem()["status"], 502);
+}
+
+#[tokio::test]
+async fn a_body_that_ends_with_its_connection_arrives_whole_and_the_connection_is_not_reused() {
+    let (up, accepted) = scripted("HTTP/1.0 200 OK\r\n\r\nuntil the very end", true).await;
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    for round in 1..=2 {
+        let r = one_get(&gw).await;
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(r[0].complete, "round {round}: the body was cut: {r:?}");
+        assert_eq!(
+            (r[0].status, &r[0].body[..]),
+            (200, &b"until the very end"[..])
+        );
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a closed connection was reused"
+    );
+}
+
+#[tokio::test]
+async fn responses_with_contradicting_lengths_are_502s_and_their_connections_dropped() {
+    for answer in [
+        "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok!",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    ] {
+        let (up, accepted) = scripted(answer, false).await;
+        let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+        for _ in 0..2 {
+            let r = one_get(&gw).await;
+            assert_eq!(r.len(), 1, "{answer:?}: {r:?}");
+            assert_eq!(r[0].status, 502, "{answer:?} was passed on");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "{answer:?}: the connection was reused"
+        );
+    }
+}
+
+#[tokio::test]
+async fn chunked_responses_pass_with_extensions_and_keep_their_connection() {
+    let (up, accepted) = scripted(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3;note=first\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    for _ in 0..3 {
+        let (parts, body) = get(&gw.url("/x")).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(&body[..], b"abcde");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_answer_before_the_upload_ends_reaches_the_client_at_once() {
+    // The upstream refuses on the head alone, then reads (and drops) whatever body comes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let up = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        read_request_head(&mut s, WAIT).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope")
+            .await;
+        let mut sink = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout(WAIT, s.read(&mut sink)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    let (tx, body) = channel_body();
+    tx.send(Bytes::from_static(b"first part"))
+        .await
+        .expect("send");
+    let req = Request::post(gw.url("/upload"))
+        .body(body)
+        .expect("request");
+    let resp = tokio::time::timeout(WAIT, h1_client().request(req))
+        .await
+        .expect("the answer waited for the end of the upload")
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    drop(tx);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&body[..], b"nope");
+}
+
+#[tokio::test]
+async fn a_full_duplex_upstream_echoes_while_the_upload_goes_on() {
+    // Echoes the request body as it arrives: each part comes back before the next is sent,
+    // which only works if the gateway keeps sending after the response has begun.
+    let backend = Backend::start(|req: Request<Incoming>| async move {
+        Response::new(req.into_body().map_err(Into::into).boxed())
+    })
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    for client in [h1_client(), h2_client()] {
+        let (tx, body) = channel_body();
+        tx.send(Bytes::from_static(b"ping 1")).await.expect("send");
+        let req = Request::post(gw.url("/echo")).body(body).expect("request");
+        let resp = tokio::time::timeout(WAIT, client.request(req))
+            .await
+            .expect("response head")
+            .expect("response");
+        let mut body = resp.into_body();
+        let mut echoed = Vec::new();
+        for part in [&b"ping 2"[..], b"ping 3"] {
+            let frame = tokio::time::timeout(WAIT, body.frame())
+                .await
+                .expect("the echo stalled")
+                .expect("a frame")
+                .expect("no error");
+            echoed.extend_from_slice(frame.data_ref().expect("data"));
+            tx.send(Bytes::from_static(part)).await.expect("send");
+        }
+        drop(tx);
+        let rest = body.collect().await.expect("rest").to_bytes();
+        echoed.extend_from_slice(&rest);
+        assert_eq!(echoed, b"ping 1ping 2ping 3");
+    }
+}
