@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -89,13 +89,15 @@ struct Span {
 }
 
 impl Conn {
-    pub(crate) fn new(io: TcpStream) -> Self {
-        Self {
+    /// Boxed: a connection moves between the pool, a request and its response body, and a
+    /// pointer moves cheaper than the connection.
+    pub(crate) fn new(io: TcpStream) -> Box<Self> {
+        Box::new(Self {
             io,
             buf: BytesMut::new(),
             reused: false,
             spans: Vec::new(),
-        }
+        })
     }
 
     /// Whether this idle connection can take a request: the upstream has neither closed it nor
@@ -419,8 +421,7 @@ impl Exchange {
     /// Encodes `req` (an origin-form target and its `Host` already set) for HTTP/1.1. The body
     /// is framed by the client's Content-Length when there is one, by its exact size when
     /// known, and chunked otherwise.
-    pub(crate) fn new(req: Request<LimitedBody>) -> Self {
-        let (parts, body) = req.into_parts();
+    pub(crate) fn new(parts: &http::request::Parts, body: LimitedBody) -> Self {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut out = Vec::with_capacity(128 + target.len() + 48 * parts.headers.len());
         out.extend_from_slice(parts.method.as_str().as_bytes());
@@ -472,7 +473,7 @@ impl Exchange {
     /// read it all.
     pub(crate) async fn run(
         mut self,
-        mut conn: Conn,
+        mut conn: Box<Conn>,
         home: &Arc<EndpointPool>,
     ) -> Result<Response<H1Body>, Failed> {
         let mut uploading = true;
@@ -559,7 +560,7 @@ pub struct H1Body {
     decode: Decode,
     keep_alive: bool,
     /// `None` once the body is over.
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     /// The request body, when the upstream answered before it was all sent (rare: boxed).
     upload: Option<Box<Upload>>,
     home: Option<Arc<EndpointPool>>,

@@ -62,7 +62,7 @@ pub struct EndpointPool {
 #[derive(Default)]
 struct Idle {
     /// HTTP/1.1 connections waiting for a request, the most recently used last.
-    h1: Vec<(h1::Conn, Instant)>,
+    h1: Vec<(Box<h1::Conn>, Instant)>,
     /// The multiplexed HTTP/2 connection, if one is open, and when a request last used it.
     h2: Option<(http2::SendRequest<LimitedBody>, Instant)>,
 }
@@ -90,26 +90,30 @@ impl EndpointPool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends `req` (origin-form target for HTTP/1.1, absolute for HTTP/2) on a pooled
+    /// Sends the request (origin-form target for HTTP/1.1, absolute for HTTP/2) on a pooled
     /// connection, or a new one. A request that an idle connection closed before taking is
     /// sent again on the next, so a keep-alive race with the upstream costs no request.
     pub async fn send(
         self: &Arc<Self>,
-        req: Request<LimitedBody>,
+        mut head: http::request::Parts,
+        body: LimitedBody,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match self.transport.protocol {
-            UpstreamProtocol::Http1 => self.send_h1(req).await,
+            UpstreamProtocol::Http1 => self.send_h1(h1::Exchange::new(&head, body)).await,
             // Boxed: its future (with a copy of the request for a re-send) is the larger one,
             // and would make every HTTP/1.1 request's future as large.
-            UpstreamProtocol::Http2 => Box::pin(self.send_h2(req)).await,
+            UpstreamProtocol::Http2 => {
+                // What the client's connection left in them is not for the upstream's.
+                head.extensions.clear();
+                Box::pin(self.send_h2(Request::from_parts(head, body))).await
+            }
         }
     }
 
     async fn send_h1(
         self: &Arc<Self>,
-        req: Request<LimitedBody>,
+        mut exchange: h1::Exchange,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let mut exchange = h1::Exchange::new(req);
         while let Some(conn) = self.checkout_h1() {
             match exchange.run(conn, self).await {
                 Ok(resp) => return Ok(resp.map(UpstreamBody::h1)),
@@ -134,7 +138,7 @@ impl EndpointPool {
 
     /// The most recently used idle connection that can take a request. Closed and expired
     /// ones are dropped on the way.
-    fn checkout_h1(&self) -> Option<h1::Conn> {
+    fn checkout_h1(&self) -> Option<Box<h1::Conn>> {
         let mut idle = self.lock();
         while let Some((mut conn, since)) = idle.h1.pop() {
             if since.elapsed() <= self.transport.idle_timeout && conn.is_usable() {
@@ -144,7 +148,7 @@ impl EndpointPool {
         None
     }
 
-    pub(crate) fn checkin_h1(&self, conn: h1::Conn) {
+    pub(crate) fn checkin_h1(&self, conn: Box<h1::Conn>) {
         let mut idle = self.lock();
         if idle.h1.len() < self.transport.max_idle {
             idle.h1.push((conn, Instant::now()));

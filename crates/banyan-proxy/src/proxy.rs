@@ -328,14 +328,12 @@ async fn forward(
             }
         }
     }
-    let mut up = Request::new(LimitedBody::new(body, route.max_body));
-    *up.method_mut() = parts.method;
-    *up.uri_mut() = uri;
-    *up.headers_mut() = parts.headers;
-    *up.version_mut() = Version::HTTP_11;
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    let body = LimitedBody::new(body, route.max_body);
 
     // 7. Forward, with the route's deadline for the response head.
-    let sent = tokio::time::timeout(route.timeout, endpoint.pool.send(up)).await;
+    let sent = tokio::time::timeout(route.timeout, endpoint.pool.send(parts, body)).await;
     let mut resp = match sent {
         Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
         Ok(Err(e)) => return Err(classify(&e)),
