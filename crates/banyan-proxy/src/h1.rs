@@ -257,12 +257,26 @@ fn build_head(
                 encoded = true;
                 chunked = coding.eq_ignore_ascii_case(b"chunked");
             }
+            // Hop-by-hop, and spent here: the response to the client is framed anew.
+            continue;
         } else if name == CONNECTION {
+            let mut nominates = false;
             for token in value.as_bytes().split(|b| *b == b',') {
                 let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                let (c, k) = (
+                    token.eq_ignore_ascii_case(b"close"),
+                    token.eq_ignore_ascii_case(b"keep-alive"),
+                );
+                close |= c;
+                keep_alive |= k;
+                nominates |= !(c || k || token.is_empty());
             }
+            // Kept only when it names other headers, for the response cleaning to remove.
+            if !nominates {
+                continue;
+            }
+        } else if name.as_str() == "keep-alive" {
+            continue;
         }
         headers.append(name, value);
     }

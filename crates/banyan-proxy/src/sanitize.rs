@@ -82,7 +82,12 @@ impl HeaderPolicy {
         trusted: bool,
     ) {
         // A trusted proxy may have sent several lines; they form one list (RFC 9110 5.3).
-        match joined(headers, &X_FORWARDED_FOR).filter(|prev| trusted && !prev.is_empty()) {
+        let prev = if trusted {
+            joined(headers, &X_FORWARDED_FOR)
+        } else {
+            None
+        };
+        match prev.filter(|prev| !prev.is_empty()) {
             Some(prev) => set(headers, &X_FORWARDED_FOR, &format!("{prev}, {}", peer.ip)),
             None => {
                 headers.insert(X_FORWARDED_FOR.clone(), peer.header.clone());

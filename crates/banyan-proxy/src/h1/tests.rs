@@ -255,3 +255,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn framing_headers_are_spent_but_nominations_are_kept_for_cleaning() {
+    let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Kept: 1\r\n\r\n")
+        .expect("parses")
+        .expect("complete");
+    let names: Vec<&str> = h.headers.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["x-kept"]);
+    let h = head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close, X-Secret\r\nX-Secret: s\r\n\r\n")
+        .expect("parses")
+        .expect("complete");
+    assert!(!h.keep_alive);
+    assert_eq!(
+        h.headers["connection"], "close, X-Secret",
+        "left for the response cleaning"
+    );
+}
