@@ -2,6 +2,7 @@
 //! limit, and either the upstream's body or a small gateway-made one on the way down.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -9,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::pool::UpstreamBody;
+use crate::sanitize::HeaderPolicy;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,20 +64,24 @@ impl Body for ProxyBody {
 
 /// The client's request body, cut off with [`BodyTooLarge`] past `remaining` bytes. A body that
 /// announced its length was already checked against the limit before any upstream was contacted.
+/// Its trailers go through the header policy, as the headers did: a trailer can no more carry
+/// an identity header or a forged `X-Forwarded-For` than a header can.
 #[derive(Debug)]
 pub struct LimitedBody {
     /// `None`: no body (a request made again by the gateway, see `pool`).
     inner: Option<Incoming>,
     remaining: u64,
     limit: u64,
+    policy: Option<Arc<HeaderPolicy>>,
 }
 
 impl LimitedBody {
-    pub fn new(inner: Incoming, limit: u64) -> Self {
+    pub fn new(inner: Incoming, limit: u64, policy: Arc<HeaderPolicy>) -> Self {
         Self {
             inner: Some(inner),
             remaining: limit,
             limit,
+            policy: Some(policy),
         }
     }
 
@@ -85,6 +91,7 @@ impl LimitedBody {
             inner: None,
             remaining: 0,
             limit: 0,
+            policy: None,
         }
     }
 }
@@ -126,8 +133,17 @@ impl Body for LimitedBody {
                         }))));
                     }
                     this.remaining -= n;
+                    return Poll::Ready(Some(Ok(frame)));
                 }
-                Poll::Ready(Some(Ok(frame)))
+                match (frame.into_trailers(), &this.policy) {
+                    (Ok(mut trailers), Some(policy)) => {
+                        policy.clean_trailers(&mut trailers);
+                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                    }
+                    // No policy: a body made by the gateway, which has no trailers.
+                    (Ok(_), None) => Poll::Ready(None),
+                    (Err(frame), _) => Poll::Ready(Some(Ok(frame))),
+                }
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyError(e))))),
             Poll::Ready(None) => Poll::Ready(None),

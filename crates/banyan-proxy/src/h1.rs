@@ -49,6 +49,10 @@ pub enum Error {
     /// The client's body failed (too large, malformed, the client gone): the client's fault.
     #[error("the request body failed: {0}")]
     RequestBody(#[source] BoxError),
+    /// The client's body did not match the Content-Length sent upstream: the client's fault,
+    /// and the connection is dropped before a byte too many could be taken for a request.
+    #[error("the request body does not match its Content-Length")]
+    BodyLength,
 }
 
 impl Error {
@@ -77,6 +81,8 @@ pub(crate) struct Conn {
     /// Whether it has carried a response already; only then can a quiet close be a
     /// keep-alive race rather than a failure.
     reused: bool,
+    /// Whether anything of a response arrived in the current exchange.
+    heard: bool,
     /// Header positions in the head being parsed, kept to save an allocation per response.
     spans: Vec<Span>,
 }
@@ -96,6 +102,7 @@ impl Conn {
             io,
             buf: BytesMut::new(),
             reused: false,
+            heard: false,
             spans: Vec::new(),
         })
     }
@@ -103,16 +110,10 @@ impl Conn {
     /// Whether this idle connection can take a request: the upstream has neither closed it nor
     /// sent anything unasked. A system call is made only when the socket has news.
     pub(crate) fn is_usable(&mut self) -> bool {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.io.poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            Poll::Ready(Ok(())) => {
-                // Readiness can be left over from the last response; only a read tells.
-                let mut probe = [0u8; 1];
-                matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-        }
+        // `try_read` reads only when tokio has seen the socket readable (a close, stray bytes,
+        // or readiness left over from the last response), and answers WouldBlock otherwise.
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Reads what the socket has into the buffer; `Ok(0)` is the end of the stream.
@@ -134,7 +135,9 @@ impl Conn {
                     return Poll::Ready(Err(Error::Malformed("the response head is too large")));
                 }
             }
-            if ready!(self.poll_fill(cx))? == 0 {
+            let n = ready!(self.poll_fill(cx))?;
+            self.heard |= n > 0;
+            if n == 0 {
                 return Poll::Ready(Err(if self.buf.is_empty() {
                     Error::Closed
                 } else {
@@ -331,6 +334,8 @@ struct Upload {
     written: usize,
     body: LimitedBody,
     chunked: bool,
+    /// With a Content-Length framing, the bytes still due.
+    due: Option<u64>,
     /// The body has given its last frame; what is left is in `queue`.
     ended: bool,
     /// A body frame was taken: the request can no longer be sent again.
@@ -371,6 +376,9 @@ impl Upload {
             }
             match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
                 None => {
+                    if self.due.is_some_and(|n| n > 0) {
+                        return Poll::Ready(Err(Error::BodyLength));
+                    }
                     self.ended = true;
                     if self.chunked {
                         self.queue.push(Bytes::from_static(b"0\r\n\r\n"));
@@ -387,9 +395,20 @@ impl Upload {
                             self.queue.push(data);
                             self.queue.push(Bytes::from_static(b"\r\n"));
                         }
-                        Ok(data) => self.queue.push(data),
+                        Ok(data) => {
+                            let len = data.len() as u64;
+                            match &mut self.due {
+                                Some(due) if len > *due => {
+                                    return Poll::Ready(Err(Error::BodyLength));
+                                }
+                                Some(due) => *due -= len,
+                                None => {}
+                            }
+                            self.queue.push(data);
+                        }
                         Err(frame) => {
-                            // Trailers end the body; with a length framing they cannot be sent.
+                            // Trailers (already through the header policy, see `LimitedBody`)
+                            // end the body; with a length framing they cannot be sent.
                             if let (Ok(trailers), true) = (frame.into_trailers(), self.chunked) {
                                 let mut t = b"0\r\n".to_vec();
                                 encode_fields(&mut t, &trailers);
@@ -443,20 +462,28 @@ impl Exchange {
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
         encode_fields(&mut out, &parts.headers);
-        let has_length = parts.headers.contains_key(CONTENT_LENGTH);
-        let mut chunked = false;
-        if body.is_end_stream() {
-            let expects_body = [Method::POST, Method::PUT, Method::PATCH].contains(&parts.method);
-            if expects_body && !has_length {
+        let length = parts.headers.get(CONTENT_LENGTH);
+        let (mut chunked, mut due, mut ended) = (false, None, body.is_end_stream());
+        let method = &parts.method;
+        if ended {
+            let expects_body = [Method::POST, Method::PUT, Method::PATCH].contains(method);
+            if expects_body && length.is_none() {
                 out.extend_from_slice(b"content-length: 0\r\n");
             }
-        } else if !has_length {
+        } else if let Some(v) = length {
+            // The client's own, already checked by the server side (`5, 5` included).
+            due = parse_length(v.as_bytes()).or_else(|| body.size_hint().exact());
+        } else {
             match body.size_hint().exact() {
                 Some(n) => {
                     out.extend_from_slice(b"content-length: ");
                     out.extend_from_slice(n.to_string().as_bytes());
                     out.extend_from_slice(b"\r\n");
+                    due = Some(n);
                 }
+                // As hyper's client does: a GET or HEAD of unknown length is sent without a
+                // body rather than chunked, which some upstreams and firewalls refuse.
+                None if *method == Method::GET || *method == Method::HEAD => ended = true,
                 None => {
                     out.extend_from_slice(b"transfer-encoding: chunked\r\n");
                     chunked = true;
@@ -465,13 +492,13 @@ impl Exchange {
         }
         out.extend_from_slice(b"\r\n");
         let head = Bytes::from(out);
-        let ended = body.is_end_stream();
         Self {
             upload: Upload {
                 queue: vec![head.clone()],
                 written: 0,
                 body,
                 chunked,
+                due,
                 ended,
                 started: false,
                 wrote: false,
@@ -491,11 +518,14 @@ impl Exchange {
         home: &Arc<EndpointPool>,
     ) -> Result<Response<H1Body>, Failed> {
         let mut uploading = true;
+        conn.heard = false;
         let polled = std::future::poll_fn(|cx| {
             if uploading {
                 match self.upload.poll(cx, &mut conn.io) {
                     Poll::Ready(Ok(())) => uploading = false,
-                    Poll::Ready(Err(e @ Error::RequestBody(_))) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e @ (Error::RequestBody(_) | Error::BodyLength))) => {
+                        return Poll::Ready(Err(e));
+                    }
                     // The upstream stopped reading; it may still have answered.
                     Poll::Ready(Err(_)) => uploading = false,
                     Poll::Pending => {}
@@ -507,12 +537,18 @@ impl Exchange {
         let head = match polled {
             Ok(head) => head,
             Err(error) => {
+                // Only a close with no word of a response can be a keep-alive race.
                 let resend = conn.reused
                     && error.is_quiet_close()
+                    && !conn.heard
                     && !self.upload.started
                     && (!self.upload.wrote || self.idempotent);
                 let again = resend.then(|| {
                     self.upload.queue = vec![self.head.clone()];
+                    if self.upload.ended && self.upload.chunked {
+                        // A body that ended without a frame: its last chunk goes out again.
+                        self.upload.queue.push(Bytes::from_static(b"0\r\n\r\n"));
+                    }
                     self.upload.written = 0;
                     self.upload.wrote = false;
                     self
@@ -598,6 +634,10 @@ impl H1Body {
         let clean = self.keep_alive && self.upload.is_none() && conn.buf.is_empty();
         if let (true, Some(home)) = (clean, self.home.take()) {
             conn.reused = true;
+            if conn.buf.capacity() > 2 * READ_BLOCK {
+                // A large head grew it; an idle connection keeps no more than a read's worth.
+                conn.buf = BytesMut::new();
+            }
             home.checkin_h1(conn);
         }
     }
@@ -621,7 +661,7 @@ impl H1Body {
             if let Some(up) = self.upload.as_mut() {
                 match up.poll(cx, &mut conn.io) {
                     Poll::Ready(Ok(())) => self.upload = None,
-                    Poll::Ready(Err(e @ Error::RequestBody(_))) => {
+                    Poll::Ready(Err(e @ (Error::RequestBody(_) | Error::BodyLength))) => {
                         return Poll::Ready(Some(Err(e)));
                     }
                     Poll::Ready(Err(_)) => {

@@ -114,13 +114,17 @@ impl EndpointPool {
         self: &Arc<Self>,
         mut exchange: h1::Exchange,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        // At most one re-send: a request that meets a second quiet close may be what closes
+        // them, and is not replayed across the pool.
+        let mut resent = false;
         while let Some(conn) = self.checkout_h1() {
             match exchange.run(conn, self).await {
                 Ok(resp) => return Ok(resp.map(UpstreamBody::h1)),
                 Err(h1::Failed {
                     error,
                     again: Some(again),
-                }) => {
+                }) if !resent => {
+                    resent = true;
                     tracing::debug!(upstream = %self.authority, %error, "pooled connection closed under the request; sent again");
                     exchange = again;
                 }

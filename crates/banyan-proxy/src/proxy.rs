@@ -330,7 +330,7 @@ async fn forward(
     }
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let body = LimitedBody::new(body, route.max_body);
+    let body = LimitedBody::new(body, route.max_body, snap.policy.clone());
 
     // 7. Forward, with the route's deadline for the response head.
     let sent = tokio::time::timeout(route.timeout, endpoint.pool.send(parts, body)).await;
@@ -374,6 +374,11 @@ fn classify(e: &UpstreamError) -> GatewayError {
     let mut src: Option<&(dyn std::error::Error + 'static)> = match e {
         UpstreamError::Connect { .. } => return GatewayError::UpstreamConnect,
         UpstreamError::ConnectTimeout { .. } => return GatewayError::UpstreamConnectTimeout,
+        UpstreamError::H1(crate::h1::Error::BodyLength) => {
+            return GatewayError::BadRequest(
+                "the request body does not match its Content-Length".into(),
+            );
+        }
         UpstreamError::H1(e) => e.source(),
         UpstreamError::Http(e) => e.source(),
     };

@@ -71,6 +71,16 @@ impl HeaderPolicy {
         wants_trailers
     }
 
+    /// Removes from a client's request trailers what [`Self::clean_request`] removes from an
+    /// untrusted client's headers, and the fields only the gateway sets (`Host`,
+    /// `Content-Length`, `x-request-id`).
+    pub fn clean_trailers(&self, trailers: &mut HeaderMap) {
+        self.clean_request(trailers, false);
+        for name in PROTECTED {
+            trailers.remove(*name);
+        }
+    }
+
     /// Adds `X-Forwarded-For/Proto/Host` and `Forwarded`. From a trusted peer, existing values
     /// are extended; otherwise they were removed by [`Self::clean_request`] and are set anew.
     /// `host` is the Host as the client sent it.

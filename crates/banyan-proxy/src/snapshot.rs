@@ -47,7 +47,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub routes: CompiledRoutes,
     pub route_info: Vec<RouteInfo>,
-    pub policy: HeaderPolicy,
+    /// Shared with request bodies, which put their trailers through it.
+    pub policy: Arc<HeaderPolicy>,
     pub limits: Limits,
 }
 
@@ -166,7 +167,7 @@ impl Snapshot {
             config: Arc::new(config),
             routes,
             route_info,
-            policy,
+            policy: Arc::new(policy),
             limits,
         })
     }

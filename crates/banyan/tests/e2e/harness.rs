@@ -641,3 +641,26 @@ where
     }
     Ok((len, format!("{:x}", hasher.finalize())))
 }
+
+/// Data, then trailers, with no announced length: sent chunked, so trailers can follow.
+pub struct WithTrailers {
+    pub data: Option<Bytes>,
+    pub trailers: Option<http::HeaderMap>,
+}
+
+impl hyper::body::Body for WithTrailers {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = match this.data.take() {
+            Some(d) => Some(hyper::body::Frame::data(d)),
+            None => this.trailers.take().map(hyper::body::Frame::trailers),
+        };
+        std::task::Poll::Ready(frame.map(Ok))
+    }
+}

@@ -192,29 +192,6 @@ async fn a_chunked_body_cut_before_its_last_chunk_reaches_the_client_as_an_error
     .await;
 }
 
-/// Data, then trailers, with no announced length: sent chunked, so trailers can follow.
-struct WithTrailers {
-    data: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-}
-
-impl hyper::body::Body for WithTrailers {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        let frame = match this.data.take() {
-            Some(d) => Some(Frame::data(d)),
-            None => this.trailers.take().map(Frame::trailers),
-        };
-        Poll::Ready(frame.map(Ok))
-    }
-}
-
 /// A backend whose responses carry `x-checksum` and `x-count` as trailers.
 async fn trailer_backend() -> Backend {
     Backend::start(|_req| async move {

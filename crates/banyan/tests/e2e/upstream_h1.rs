@@ -216,3 +216,83 @@ async fn a_full_duplex_upstream_echoes_while_the_upload_goes_on() {
         assert_eq!(echoed, b"ping 1ping 2ping 3");
     }
 }
+
+#[tokio::test]
+async fn request_trailers_pass_the_header_policy_like_headers() {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let slot = seen.clone();
+    let backend = Backend::start(move |req: Request<Incoming>| {
+        let slot = slot.clone();
+        async move {
+            let collected = req.into_body().collect().await.expect("body");
+            *slot.lock().expect("lock") = collected.trailers().cloned();
+            Response::new(full("ok"))
+        }
+    })
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    let check = |client: &str| {
+        let got = seen
+            .lock()
+            .expect("lock")
+            .take()
+            .unwrap_or_else(|| panic!("{client}: the upstream got no trailers"));
+        assert_eq!(
+            got.get("x-checksum").map(|v| v.as_bytes()),
+            Some(&b"abc"[..])
+        );
+        for forged in ["x-banyan-consumer", "x-forwarded-for", "x-request-id"] {
+            assert!(
+                got.get(forged).is_none(),
+                "{client}: {forged} passed as a trailer: {got:?}"
+            );
+        }
+    };
+
+    let text = raw(
+        gw.addr(),
+        b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\
+          Connection: close\r\n\r\n7\r\npayload\r\n0\r\nx-checksum: abc\r\n\
+          x-banyan-consumer: forged\r\nx-forwarded-for: 203.0.113.9\r\nx-request-id: forged-id\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&text), [200], "{text}");
+    check("HTTP/1.1");
+
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().expect("value"));
+    trailers.insert("x-banyan-consumer", "forged".parse().expect("value"));
+    trailers.insert("x-forwarded-for", "203.0.113.9".parse().expect("value"));
+    trailers.insert("x-request-id", "forged-id".parse().expect("value"));
+    let body = WithTrailers {
+        data: Some(Bytes::from_static(b"payload")),
+        trailers: Some(trailers),
+    }
+    .boxed();
+    let req = Request::post(gw.url("/t")).body(body).expect("request");
+    let (parts, _) = send(&h2_client(), req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    check("HTTP/2");
+}
+
+#[tokio::test]
+async fn a_get_whose_empty_body_ends_late_goes_up_without_a_body() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    // HTTP/2 HEADERS without END_STREAM, then an empty DATA frame that ends the stream.
+    let (tx, body) = channel_body();
+    let req = Request::get(gw.url("/late")).body(body).expect("request");
+    let pending = tokio::spawn(async move { send(&h2_client(), req).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(tx);
+    let (parts, _) = pending.await.expect("task");
+    assert_eq!(parts.status, StatusCode::OK);
+    let seen = backend.last().expect("the upstream got the request");
+    assert!(
+        seen.headers.get("transfer-encoding").is_none()
+            && seen.headers.get("content-length").is_none(),
+        "a GET went up with a body framing: {:?}",
+        seen.headers
+    );
+}
