@@ -1,5 +1,9 @@
 use proptest::prelude::*;
 
+use http::{HeaderMap, StatusCode};
+
+use super::body::{Chunk, Step, decode_chunk};
+use super::head::{Framing, Head, parse_head};
 use super::*;
 
 fn head(text: &str) -> Result<Option<Head>, Error> {

@@ -1,0 +1,305 @@
+//! HTTP/1.1 to upstreams, spoken by the request's own task.
+//!
+//! hyper's client runs each connection in a task of its own and passes the request, the
+//! response and every body chunk across channels: three task switches per request, more than
+//! a quarter of a proxied request's CPU. Here the request's task writes the request and reads
+//! the response head itself, and the response body reads straight from the socket. Between
+//! requests a connection is a socket and its read buffer, parked in the endpoint's pool.
+//!
+//! Responses are framed by RFC 9112 section 6.3, read strictly: a response whose length is
+//! ambiguous (Content-Length beside Transfer-Encoding, Content-Lengths that disagree, a bad
+//! chunk) is refused, and its connection is never reused. A connection goes back to the pool
+//! only when its response ended exactly where its framing said, with no byte left over.
+
+mod body;
+mod head;
+mod upload;
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::{Method, Response};
+use http_body::Body;
+use tokio::net::TcpStream;
+
+use crate::body::{BoxError, LimitedBody};
+use crate::pool::EndpointPool;
+pub use body::H1Body;
+use body::{Chunk, Decode};
+use head::{Framing, Head, parse_head, parse_length};
+use upload::{Upload, encode_fields};
+
+/// The largest response head (each 1xx head counts on its own), and trailer section.
+const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields in a response head or a trailer section.
+const MAX_HEADERS: usize = 128;
+/// The longest chunk-size line, extensions included.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Reads go into at least this much free buffer; a buffer with less gets a new block.
+const MIN_READ: usize = 4096;
+const READ_BLOCK: usize = 16 * 1024;
+
+/// What went wrong between the gateway and an HTTP/1.1 upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("upstream I/O failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the upstream closed the connection before a complete response")]
+    Closed,
+    #[error("the upstream's response is malformed: {0}")]
+    Malformed(&'static str),
+    /// The client's body failed (too large, malformed, the client gone): the client's fault.
+    #[error("the request body failed: {0}")]
+    RequestBody(#[source] BoxError),
+    /// The client's body did not match the Content-Length sent upstream: the client's fault,
+    /// and the connection is dropped before a byte too many could be taken for a request.
+    #[error("the request body does not match its Content-Length")]
+    BodyLength,
+}
+
+impl Error {
+    /// The connection ended without a word: what a keep-alive race with the upstream looks
+    /// like.
+    fn is_quiet_close(&self) -> bool {
+        match self {
+            Error::Closed => true,
+            Error::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// An open connection to an upstream, between requests or carrying one.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    io: TcpStream,
+    /// Read from the socket and not yet consumed.
+    buf: BytesMut,
+    /// Whether it has carried a response already; only then can a quiet close be a
+    /// keep-alive race rather than a failure.
+    reused: bool,
+    /// Whether anything of a response arrived in the current exchange.
+    heard: bool,
+    /// Header positions in the head being parsed, kept to save an allocation per response.
+    spans: Vec<Span>,
+}
+
+/// Where a header's name and value are in the head.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl Conn {
+    /// Boxed: a connection moves between the pool, a request and its response body, and a
+    /// pointer moves cheaper than the connection.
+    pub(crate) fn new(io: TcpStream) -> Box<Self> {
+        Box::new(Self {
+            io,
+            buf: BytesMut::new(),
+            reused: false,
+            heard: false,
+            spans: Vec::new(),
+        })
+    }
+
+    /// Whether this idle connection can take a request: the upstream has neither closed it nor
+    /// sent anything unasked. A system call is made only when the socket has news.
+    pub(crate) fn is_usable(&mut self) -> bool {
+        // `try_read` reads only when tokio has seen the socket readable (a close, stray bytes,
+        // or readiness left over from the last response), and answers WouldBlock otherwise.
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Reads what the socket has into the buffer; `Ok(0)` is the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ {
+            self.buf.reserve(READ_BLOCK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+
+    /// Reads until a final (non-1xx) response head is complete.
+    fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<Head, Error>> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(head) = parse_head(&mut self.buf, &mut self.spans, head_request)? {
+                    return Poll::Ready(Ok(head));
+                }
+                if self.buf.len() > MAX_HEAD {
+                    return Poll::Ready(Err(Error::Malformed("the response head is too large")));
+                }
+            }
+            let n = ready!(self.poll_fill(cx))?;
+            self.heard |= n > 0;
+            if n == 0 {
+                return Poll::Ready(Err(if self.buf.is_empty() {
+                    Error::Closed
+                } else {
+                    Error::Malformed("the response head was cut short")
+                }));
+            }
+        }
+    }
+}
+
+/// One request, ready to be sent on a connection, and sent again on another when the first
+/// turns out to have been closed by the upstream before it took the request.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    head: Bytes,
+    upload: Upload,
+    head_request: bool,
+    idempotent: bool,
+}
+
+/// A failed exchange; `again` is the request when sending it on another connection is safe.
+pub(crate) struct Failed {
+    pub error: Error,
+    pub again: Option<Exchange>,
+}
+
+impl Exchange {
+    /// Encodes `req` (an origin-form target and its `Host` already set) for HTTP/1.1. The body
+    /// is framed by the client's Content-Length when there is one, by its exact size when
+    /// known, and chunked otherwise.
+    pub(crate) fn new(parts: &http::request::Parts, body: LimitedBody) -> Self {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut out = Vec::with_capacity(128 + target.len() + 48 * parts.headers.len());
+        out.extend_from_slice(parts.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        encode_fields(&mut out, &parts.headers);
+        let length = parts.headers.get(CONTENT_LENGTH);
+        let (mut chunked, mut due, mut ended) = (false, None, body.is_end_stream());
+        let method = &parts.method;
+        if ended {
+            let expects_body = [Method::POST, Method::PUT, Method::PATCH].contains(method);
+            if expects_body && length.is_none() {
+                out.extend_from_slice(b"content-length: 0\r\n");
+            }
+        } else if let Some(v) = length {
+            // The client's own, already checked by the server side (`5, 5` included).
+            due = parse_length(v.as_bytes()).or_else(|| body.size_hint().exact());
+        } else {
+            match body.size_hint().exact() {
+                Some(n) => {
+                    out.extend_from_slice(b"content-length: ");
+                    out.extend_from_slice(n.to_string().as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    due = Some(n);
+                }
+                // As hyper's client does: a GET or HEAD of unknown length is sent without a
+                // body rather than chunked, which some upstreams and firewalls refuse.
+                None if *method == Method::GET || *method == Method::HEAD => ended = true,
+                None => {
+                    out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                    chunked = true;
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        let head = Bytes::from(out);
+        Self {
+            upload: Upload {
+                queue: vec![head.clone()],
+                written: 0,
+                body,
+                chunked,
+                due,
+                ended,
+                started: false,
+                wrote: false,
+            },
+            head,
+            head_request: parts.method == Method::HEAD,
+            idempotent: parts.method.is_idempotent(),
+        }
+    }
+
+    /// Sends the request on `conn` and reads the response head. The request body goes on
+    /// being sent while the response streams, for upstreams that answer before they have
+    /// read it all.
+    pub(crate) async fn run(
+        mut self,
+        mut conn: Box<Conn>,
+        home: &Arc<EndpointPool>,
+    ) -> Result<Response<H1Body>, Failed> {
+        let mut uploading = true;
+        conn.heard = false;
+        let polled = std::future::poll_fn(|cx| {
+            if uploading {
+                match self.upload.poll(cx, &mut conn.io) {
+                    Poll::Ready(Ok(())) => uploading = false,
+                    Poll::Ready(Err(e @ (Error::RequestBody(_) | Error::BodyLength))) => {
+                        return Poll::Ready(Err(e));
+                    }
+                    // The upstream stopped reading; it may still have answered.
+                    Poll::Ready(Err(_)) => uploading = false,
+                    Poll::Pending => {}
+                }
+            }
+            conn.poll_head(cx, self.head_request)
+        })
+        .await;
+        let head = match polled {
+            Ok(head) => head,
+            Err(error) => {
+                // Only a close with no word of a response can be a keep-alive race.
+                let resend = conn.reused
+                    && error.is_quiet_close()
+                    && !conn.heard
+                    && !self.upload.started
+                    && (!self.upload.wrote || self.idempotent);
+                let again = resend.then(|| {
+                    self.upload.queue = vec![self.head.clone()];
+                    if self.upload.ended && self.upload.chunked {
+                        // A body that ended without a frame: its last chunk goes out again.
+                        self.upload.queue.push(Bytes::from_static(b"0\r\n\r\n"));
+                    }
+                    self.upload.written = 0;
+                    self.upload.wrote = false;
+                    self
+                });
+                return Err(Failed { error, again });
+            }
+        };
+        let upload =
+            (!self.upload.ended || !self.upload.queue.is_empty()).then(|| Box::new(self.upload));
+        let mut resp = Response::new(H1Body {
+            decode: match head.framing {
+                Framing::Length(n) => Decode::Length(n),
+                Framing::Chunked => Decode::Chunked(Chunk::Size),
+                Framing::Close => Decode::Close,
+            },
+            keep_alive: head.keep_alive,
+            conn: Some(conn),
+            upload,
+            home: Some(home.clone()),
+            failed: None,
+        });
+        *resp.status_mut() = head.status;
+        *resp.headers_mut() = head.headers;
+        if let Some(r) = head.reason {
+            resp.extensions_mut().insert(r);
+        }
+        // An empty body is over before it is read: its connection can take the next request.
+        resp.body_mut().finish_if_empty();
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests;
