@@ -44,17 +44,22 @@ pub(super) fn parse_head(
             buf.advance(len);
             continue;
         }
+        // Where a parsed piece sits in the head. httparse hands back slices of the buffer,
+        // except for a reason phrase that is not UTF-8, which it gives as a static "".
         let base = buf.as_ptr() as usize;
-        let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+        let at = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).checked_sub(base)?;
+            (start + s.len() <= len).then_some((start, s.len()))
+        };
         spans.clear();
         for f in resp.headers.iter() {
-            spans.push(Span {
-                name: at(f.name.as_bytes()),
-                value: at(f.value),
-            });
+            let (Some(name), Some(value)) = (at(f.name.as_bytes()), at(f.value)) else {
+                return Err(Error::Malformed("the response head cannot be parsed"));
+            };
+            spans.push(Span { name, value });
         }
         let version = resp.version;
-        let reason = resp.reason.map(|r| at(r.as_bytes()));
+        let reason = resp.reason.and_then(|r| at(r.as_bytes()));
         let head = buf.split_to(len).freeze();
         return build_head(&head, spans, status, version, reason, head_request).map(Some);
     }

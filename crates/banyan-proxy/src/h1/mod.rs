@@ -303,3 +303,55 @@ impl Exchange {
 
 #[cfg(test)]
 mod tests;
+
+/// What [`read_response`] read.
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReadResponse {
+    pub status: http::StatusCode,
+    pub body: Vec<u8>,
+    /// Whether the framing lets the connection carry another response.
+    pub keep_alive: bool,
+    /// The bytes after the response's end.
+    pub rest: usize,
+}
+
+/// Reads `wire` as an exchange reads a response to a GET (or a HEAD), without a socket: the
+/// head, then the body by its framing. For the fuzz target; not part of the API.
+#[doc(hidden)]
+pub fn read_response(wire: &[u8], head_request: bool) -> Result<ReadResponse, Error> {
+    let mut buf = BytesMut::from(wire);
+    let head = parse_head(&mut buf, &mut Vec::new(), head_request)?.ok_or(Error::Closed)?;
+    let mut body = Vec::new();
+    match head.framing {
+        Framing::Length(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if buf.len() < n {
+                return Err(Error::Closed);
+            }
+            body.extend_from_slice(&buf.split_to(n));
+        }
+        Framing::Close => body.extend_from_slice(&buf.split()),
+        Framing::Chunked => {
+            let mut state = Chunk::Size;
+            loop {
+                match body::decode_chunk(state, &mut buf)? {
+                    body::Step::Next(next, frame) => {
+                        state = next;
+                        if let Some(d) = frame.and_then(|f| f.into_data().ok()) {
+                            body.extend_from_slice(&d);
+                        }
+                    }
+                    body::Step::End(_) => break,
+                    body::Step::More => return Err(Error::Closed),
+                }
+            }
+        }
+    }
+    Ok(ReadResponse {
+        status: head.status,
+        body,
+        keep_alive: head.keep_alive,
+        rest: buf.len(),
+    })
+}

@@ -135,6 +135,17 @@ fn an_incomplete_head_asks_for_more() {
 }
 
 #[test]
+fn a_reason_phrase_that_is_not_utf8_is_dropped() {
+    // Found by the fuzzer: httparse gives such a phrase as a static "", outside the buffer.
+    let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\xff\xffC\r\nContent-Length: 0\r\n\r\n"[..]);
+    let h = parse_head(&mut buf, &mut Vec::new(), false)
+        .expect("parses")
+        .expect("complete");
+    assert_eq!(h.status, StatusCode::OK);
+    assert!(h.reason.is_none());
+}
+
+#[test]
 fn only_an_unusual_reason_phrase_is_kept() {
     let h = head("HTTP/1.1 200 Fine\r\nContent-Length: 0\r\n\r\n")
         .expect("parses")
