@@ -158,7 +158,6 @@ impl Conn {
 /// turns out to have been closed by the upstream before it took the request.
 #[derive(Debug)]
 pub(crate) struct Exchange {
-    head: Bytes,
     upload: Upload,
     head_request: bool,
     idempotent: bool,
@@ -214,7 +213,9 @@ impl Exchange {
         let head = Bytes::from(out);
         Self {
             upload: Upload {
-                queue: vec![head.clone()],
+                head,
+                head_sent: 0,
+                queue: Vec::new(),
                 written: 0,
                 body,
                 chunked,
@@ -223,7 +224,6 @@ impl Exchange {
                 started: false,
                 wrote: false,
             },
-            head,
             head_request: parts.method == Method::HEAD,
             idempotent: parts.method.is_idempotent(),
         }
@@ -264,7 +264,8 @@ impl Exchange {
                     && !self.upload.started
                     && (!self.upload.wrote || self.idempotent);
                 let again = resend.then(|| {
-                    self.upload.queue = vec![self.head.clone()];
+                    self.upload.head_sent = 0;
+                    self.upload.queue.clear();
                     if self.upload.ended && self.upload.chunked {
                         // A body that ended without a frame: its last chunk goes out again.
                         self.upload.queue.push(Bytes::from_static(b"0\r\n\r\n"));
@@ -276,8 +277,7 @@ impl Exchange {
                 return Err(Failed { error, again });
             }
         };
-        let upload =
-            (!self.upload.ended || !self.upload.queue.is_empty()).then(|| Box::new(self.upload));
+        let upload = (!self.upload.is_done()).then(|| Box::new(self.upload));
         let mut resp = Response::new(H1Body {
             decode: match head.framing {
                 Framing::Length(n) => Decode::Length(n),

@@ -12,10 +12,13 @@ use tokio::net::TcpStream;
 
 use super::Error;
 use crate::body::LimitedBody;
-/// The request on its way up: its head, then its body in the framing the head announced.
+
 #[derive(Debug)]
 pub(super) struct Upload {
-    /// Encoded and not yet written, in order; the first may be partly written.
+    /// The encoded head, kept whole for a re-send, and how much of it is written.
+    pub(super) head: Bytes,
+    pub(super) head_sent: usize,
+    /// Body bytes encoded and not yet written, in order; the first may be partly written.
     pub(super) queue: Vec<Bytes>,
     pub(super) written: usize,
     pub(super) body: LimitedBody,
@@ -31,6 +34,11 @@ pub(super) struct Upload {
 }
 
 impl Upload {
+    /// Whether all of the request, head and body, has been written.
+    pub(super) fn is_done(&self) -> bool {
+        self.ended && self.queue.is_empty() && self.head_sent == self.head.len()
+    }
+
     /// Writes the request until it is all written, or the body or the socket has to wait.
     pub(super) fn poll(
         &mut self,
@@ -38,18 +46,26 @@ impl Upload {
         io: &mut TcpStream,
     ) -> Poll<Result<(), Error>> {
         loop {
-            while !self.queue.is_empty() {
+            while self.head_sent < self.head.len() || !self.queue.is_empty() {
                 let mut slices = [IoSlice::new(&[]); 4];
-                let n = self.queue.len().min(slices.len());
-                slices[0] = IoSlice::new(&self.queue[0][self.written..]);
-                for (s, b) in slices[1..n].iter_mut().zip(&self.queue[1..n]) {
-                    *s = IoSlice::new(b);
+                let mut n = 0;
+                if self.head_sent < self.head.len() {
+                    slices[0] = IoSlice::new(&self.head[self.head_sent..]);
+                    n = 1;
+                }
+                for (i, b) in self.queue.iter().enumerate().take(slices.len() - n) {
+                    slices[n] = IoSlice::new(if i == 0 { &b[self.written..] } else { b });
+                    n += 1;
                 }
                 let mut done = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?;
                 if done == 0 {
                     return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
                 }
                 self.wrote = true;
+                let head_left = self.head.len() - self.head_sent;
+                let from_head = done.min(head_left);
+                self.head_sent += from_head;
+                done -= from_head;
                 while done > 0 {
                     let left = self.queue[0].len() - self.written;
                     if done < left {
