@@ -226,20 +226,11 @@ pub(super) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Err
             _ => bad("a chunk's data is not followed by CRLF"),
         },
         Chunk::Trailers => {
-            if buf.starts_with(b"\r\n") {
-                buf.advance(2);
-                return Ok(Step::End(None));
-            }
-            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                return if buf.len() > MAX_HEAD {
-                    bad("the trailer section is too large")
-                } else {
-                    Ok(Step::More)
-                };
-            };
+            // httparse says where the section ends (it takes a bare LF as a line end too); the
+            // buffer is advanced by exactly that, so what follows is never skipped or mistaken.
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let trailers = match httparse::parse_headers(&buf[..end + 4], &mut fields) {
-                Ok(httparse::Status::Complete((_, fields))) => {
+            let (used, trailers) = match httparse::parse_headers(buf, &mut fields) {
+                Ok(httparse::Status::Complete((used, fields))) => {
                     let mut map = HeaderMap::with_capacity(fields.len());
                     for f in fields {
                         let (Ok(name), Ok(value)) = (
@@ -250,12 +241,19 @@ pub(super) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Err
                         };
                         map.append(name, value);
                     }
-                    map
+                    (used, map)
                 }
-                _ => return bad("the trailer section cannot be parsed"),
+                Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                    return bad("the trailer section is too large");
+                }
+                Ok(httparse::Status::Partial) => return Ok(Step::More),
+                Err(_) => return bad("the trailer section cannot be parsed"),
             };
-            buf.advance(end + 4);
-            Ok(Step::End(Some(trailers)))
+            if used > MAX_HEAD {
+                return bad("the trailer section is too large");
+            }
+            buf.advance(used);
+            Ok(Step::End((!trailers.is_empty()).then_some(trailers)))
         }
     }
 }

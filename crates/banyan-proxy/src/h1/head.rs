@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::{Error, MAX_HEADERS, Span};
+use super::{Error, MAX_HEAD, MAX_HEADERS, Span};
 /// Parses the buffered response head, skipping interim (1xx) heads; `None` while it is
 /// incomplete. `spans` is scratch space, kept by the connection.
 pub(super) fn parse_head(
@@ -22,6 +22,10 @@ pub(super) fn parse_head(
             buf,
             &mut fields,
         ) {
+            // However much one read brought in, no head may pass the limit.
+            Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => {
+                return Err(Error::Malformed("the response head is too large"));
+            }
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => {

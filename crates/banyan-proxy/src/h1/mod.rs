@@ -180,33 +180,47 @@ impl Exchange {
         out.push(b' ');
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        encode_fields(&mut out, &parts.headers);
-        let length = parts.headers.get(CONTENT_LENGTH);
-        let (mut chunked, mut due, mut ended) = (false, None, body.is_end_stream());
+        // The client's Content-Length goes up as sent only when it is one plain number. A list
+        // (`5, 5`) or repeated lines, which the server side accepted as agreeing, are written
+        // again as one number, which no upstream can read another way.
+        let mut lengths = parts.headers.get_all(CONTENT_LENGTH).iter();
+        let (first, more) = (lengths.next(), lengths.next().is_some());
+        let plain = first
+            .filter(|_| !more)
+            .and_then(|v| parse_length(v.as_bytes()));
+        let rewrite = first.is_some() && plain.is_none();
+        encode_fields(&mut out, &parts.headers, rewrite.then_some(&CONTENT_LENGTH));
         let method = &parts.method;
-        if ended {
+        let mut ended = body.is_end_stream();
+        // The length to write (the client's own is in the head already, unless rewritten),
+        // and the body bytes it promises.
+        let (write_length, due) = if ended {
             let expects_body = [Method::POST, Method::PUT, Method::PATCH].contains(method);
-            if expects_body && length.is_none() {
-                out.extend_from_slice(b"content-length: 0\r\n");
-            }
-        } else if let Some(v) = length {
-            // The client's own, already checked by the server side (`5, 5` included).
-            due = parse_length(v.as_bytes()).or_else(|| body.size_hint().exact());
+            (
+                (rewrite || (expects_body && first.is_none())).then_some(0),
+                None,
+            )
         } else {
-            match body.size_hint().exact() {
-                Some(n) => {
-                    out.extend_from_slice(b"content-length: ");
-                    out.extend_from_slice(n.to_string().as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                    due = Some(n);
-                }
+            match plain.or_else(|| body.size_hint().exact()) {
+                Some(n) if first.is_some() => (rewrite.then_some(n), Some(n)),
+                Some(n) => (Some(n), Some(n)),
+                None => (None, None),
+            }
+        };
+        if let Some(n) = write_length {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let mut chunked = false;
+        if !ended && due.is_none() {
+            if *method == Method::GET || *method == Method::HEAD {
                 // As hyper's client does: a GET or HEAD of unknown length is sent without a
                 // body rather than chunked, which some upstreams and firewalls refuse.
-                None if *method == Method::GET || *method == Method::HEAD => ended = true,
-                None => {
-                    out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-                    chunked = true;
-                }
+                ended = true;
+            } else {
+                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                chunked = true;
             }
         }
         out.extend_from_slice(b"\r\n");

@@ -287,3 +287,30 @@ fn framing_headers_are_spent_but_nominations_are_kept_for_cleaning() {
         "left for the response cleaning"
     );
 }
+
+#[test]
+fn the_trailer_section_ends_where_httparse_says() {
+    // A bare LF ends lines, as httparse reads them; the decoder must not wait for a CRLF CRLF.
+    let mut buf = BytesMut::from(&b"X: a\n\n"[..]);
+    match decode_chunk(Chunk::Trailers, &mut buf) {
+        Ok(Step::End(Some(t))) => assert_eq!(t["x"], "a"),
+        other => panic!("{other:?}"),
+    }
+    assert!(buf.is_empty());
+    // An empty section ends at its empty line; what follows stays, for the reuse check to see.
+    let mut buf = BytesMut::from(&b"\nJUNK\r\n\r\n"[..]);
+    assert!(matches!(
+        decode_chunk(Chunk::Trailers, &mut buf),
+        Ok(Step::End(None))
+    ));
+    assert_eq!(&buf[..], b"JUNK\r\n\r\n");
+}
+
+#[test]
+fn a_head_over_the_limit_is_refused_even_when_it_arrives_whole() {
+    let big = format!(
+        "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+        "a".repeat(MAX_HEAD)
+    );
+    assert!(refused(&big));
+}

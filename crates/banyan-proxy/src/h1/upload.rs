@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use http_body::Body;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -92,7 +92,8 @@ impl Upload {
                 }
                 Some(Err(e)) => return Poll::Ready(Err(Error::RequestBody(e))),
                 Some(Ok(frame)) => {
-                    self.started = true;
+                    // An empty frame takes nothing away: the request can still be sent again.
+                    self.started |= frame.data_ref().is_none_or(|d| !d.is_empty());
                     match frame.into_data() {
                         Ok(data) if data.is_empty() => {}
                         Ok(data) if self.chunked => {
@@ -117,7 +118,7 @@ impl Upload {
                             // end the body; with a length framing they cannot be sent.
                             if let (Ok(trailers), true) = (frame.into_trailers(), self.chunked) {
                                 let mut t = b"0\r\n".to_vec();
-                                encode_fields(&mut t, &trailers);
+                                encode_fields(&mut t, &trailers, None);
                                 t.extend_from_slice(b"\r\n");
                                 self.queue.push(Bytes::from(t));
                                 self.ended = true;
@@ -131,8 +132,12 @@ impl Upload {
     }
 }
 
-pub(super) fn encode_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
+/// Writes `headers` as HTTP/1.1 field lines, all but those named `skip`.
+pub(super) fn encode_fields(out: &mut Vec<u8>, headers: &HeaderMap, skip: Option<&HeaderName>) {
     for (name, value) in headers {
+        if skip == Some(name) {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());

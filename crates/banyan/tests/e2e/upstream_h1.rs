@@ -296,3 +296,19 @@ async fn a_get_whose_empty_body_ends_late_goes_up_without_a_body() {
         seen.headers
     );
 }
+
+#[tokio::test]
+async fn repeated_content_length_lines_go_up_as_one() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    let text = raw(
+        gw.addr(),
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&text), [200], "{text}");
+    let seen = backend.last().expect("the upstream got the request");
+    let lengths: Vec<_> = seen.headers.get_all("content-length").iter().collect();
+    assert_eq!(lengths, ["5"], "{:?}", seen.headers);
+}
