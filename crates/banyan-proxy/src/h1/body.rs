@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use super::upload::Upload;
 use super::{Conn, Error, MAX_CHUNK_LINE, MAX_HEAD, MAX_HEADERS, READ_BLOCK};
 use crate::pool::EndpointPool;
+
 /// Where a response body's reader is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Decode {

@@ -7,6 +7,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::{Error, MAX_HEAD, MAX_HEADERS, Span};
+
 /// Parses the buffered response head, skipping interim (1xx) heads; `None` while it is
 /// incomplete. `spans` is scratch space, kept by the connection.
 pub(super) fn parse_head(

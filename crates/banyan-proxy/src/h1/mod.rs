@@ -1,10 +1,11 @@
 //! HTTP/1.1 to upstreams, spoken by the request's own task.
 //!
 //! hyper's client runs each connection in a task of its own and passes the request, the
-//! response and every body chunk across channels: three task switches per request, more than
-//! a quarter of a proxied request's CPU. Here the request's task writes the request and reads
-//! the response head itself, and the response body reads straight from the socket. Between
-//! requests a connection is a socket and its read buffer, parked in the endpoint's pool.
+//! response and every body chunk across channels: three task switches per request, about a
+//! sixth of a proxied request's instructions. Here the request's task writes the request and
+//! reads the response head itself, and the response body reads straight from the socket.
+//! Between requests a connection is a socket and its read buffer, parked in the endpoint's
+//! pool.
 //!
 //! Responses are framed by RFC 9112 section 6.3, read strictly: a response whose length is
 //! ambiguous (Content-Length beside Transfer-Encoding, Content-Lengths that disagree, a bad

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use super::Error;
 use crate::body::LimitedBody;
 
+/// One request being written: the head first, then the body frames as the client sends them.
 #[derive(Debug)]
 pub(super) struct Upload {
     /// The encoded head, kept whole for a re-send, and how much of it is written.
