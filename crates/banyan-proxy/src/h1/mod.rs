@@ -320,7 +320,7 @@ impl Exchange {
 mod tests;
 
 /// What [`read_response`] read.
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReadResponse {
     pub status: http::StatusCode,
@@ -332,8 +332,9 @@ pub struct ReadResponse {
 }
 
 /// Reads `wire` as an exchange reads a response to a GET (or a HEAD), without a socket: the
-/// head, then the body by its framing. For the fuzz target; not part of the API.
-#[doc(hidden)]
+/// head, then the body by its framing. For the fuzz target only: built with the `fuzzing`
+/// feature, never into the gateway.
+#[cfg(feature = "fuzzing")]
 pub fn read_response(wire: &[u8], head_request: bool) -> Result<ReadResponse, Error> {
     let mut buf = BytesMut::from(wire);
     let head = parse_head(&mut buf, &mut Vec::new(), head_request)?.ok_or(Error::Closed)?;
