@@ -62,6 +62,43 @@ impl Body for ProxyBody {
     }
 }
 
+/// A client's request body: read by the gateway's own HTTP/1.1 server, or by hyper's HTTP/2
+/// server.
+#[derive(Debug)]
+pub enum ClientBody {
+    H1(crate::h1_server::RequestBody),
+    H2(Incoming),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            ClientBody::H2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::H1(b) => b.is_end_stream(),
+            ClientBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::H1(b) => b.size_hint(),
+            ClientBody::H2(b) => b.size_hint(),
+        }
+    }
+}
+
 /// The client's request body, cut off with [`BodyTooLarge`] past `remaining` bytes. A body that
 /// announced its length was already checked against the limit before any upstream was contacted.
 /// Its trailers go through the header policy, as the headers did: a trailer can no more carry
@@ -69,14 +106,14 @@ impl Body for ProxyBody {
 #[derive(Debug)]
 pub struct LimitedBody {
     /// `None`: no body (a request made again by the gateway, see `pool`).
-    inner: Option<Incoming>,
+    inner: Option<ClientBody>,
     remaining: u64,
     limit: u64,
     policy: Option<Arc<HeaderPolicy>>,
 }
 
 impl LimitedBody {
-    pub fn new(inner: Incoming, limit: u64, policy: Arc<HeaderPolicy>) -> Self {
+    pub fn new(inner: ClientBody, limit: u64, policy: Arc<HeaderPolicy>) -> Self {
         Self {
             inner: Some(inner),
             remaining: limit,
@@ -109,7 +146,7 @@ pub struct BodyTooLarge {
 /// upstream, is blamed.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body could not be read")]
-pub struct ClientBodyError(#[source] pub hyper::Error);
+pub struct ClientBodyError(#[source] pub BoxError);
 
 impl Body for LimitedBody {
     type Data = Bytes;

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod body;
 pub mod error;
 pub mod h1;
+pub mod h1_server;
 pub mod pool;
 pub mod proxy;
 pub mod reload;

@@ -12,9 +12,8 @@ use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
-use hyper::body::Incoming;
 
-use crate::body::{BodyTooLarge, ClientBodyError, LimitedBody, ProxyBody};
+use crate::body::{BodyTooLarge, ClientBody, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
@@ -74,7 +73,7 @@ impl Gateway {
     }
 
     /// Serves one request. Never fails: errors become problem+json responses.
-    pub async fn handle(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, conn: &ConnInfo, req: Request<ClientBody>) -> Response<ProxyBody> {
         let snap = self.snapshot();
         let id = request_id(req.headers());
         // The forwarding future is a few KiB; boxed once, it is never copied, where inline it
@@ -94,6 +93,21 @@ impl Gateway {
     }
 }
 
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gateway")
+    }
+}
+
+/// The answer to a request refused before it could be read whole (a malformed or oversized
+/// head): a problem document under a new request id.
+pub fn refusal(e: GatewayError) -> Response<ProxyBody> {
+    let id = request_id(&http::HeaderMap::new());
+    let mut resp = e.into_response(&id);
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    resp
+}
+
 /// What the head checks learn: the host as the client sent it (for `X-Forwarded-Host`) and
 /// normalised (for routing), and the head's size (for per-route limits).
 struct Head {
@@ -103,7 +117,7 @@ struct Head {
 }
 
 /// Checks the request line and head before anything looks at the route.
-fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Head, GatewayError> {
+fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, GatewayError> {
     let bad = |m: &str| Err(GatewayError::BadRequest(m.to_string()));
     if req.method() == Method::CONNECT {
         return bad("CONNECT is not supported: the gateway does not open tunnels");
@@ -189,7 +203,7 @@ fn check_head(snap: &Snapshot, req: &Request<Incoming>) -> Result<Head, GatewayE
 async fn forward(
     snap: &Snapshot,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     id: &HeaderValue,
 ) -> Result<Response<ProxyBody>, GatewayError> {
     // 1. Sanitize: check the head, find the canonical path, and apply the header policy

@@ -1,5 +1,5 @@
-//! Listeners and connections: hyper's server with hardened settings, an inactivity watchdog per
-//! connection, and graceful drain.
+//! Listeners and connections: the gateway's own HTTP/1.1 server, hyper's HTTP/2 server with
+//! hardened settings, a watchdog per connection for its timeouts, and graceful drain.
 
 use std::convert::Infallible;
 use std::io;
@@ -8,16 +8,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::body::ClientBody;
+use crate::h1_server::{self, Limits, READ_BLOCK};
 use crate::proxy::{ConnInfo, Gateway};
 use crate::snapshot::Snapshot;
 
@@ -40,23 +42,22 @@ impl ConnSettings {
             max_headers: c.max_headers,
         }
     }
+
+    /// What the HTTP/1.1 head parser allows.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            // The http crate's own bound; the configured one is checked per snapshot.
+            max_uri: 65_534,
+        }
+    }
 }
 
-/// hyper's server builder with the settings of `HARDENING.md`.
-pub fn http_builder(s: &ConnSettings) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    // hyper answers a head past its own buffer with a bare 431; keep that buffer above the
-    // configured limit so that the gateway's own check answers first, with problem+json.
-    let buf = (s.max_header_bytes * 2).max(16 * 1024);
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(s.header_read_timeout)
-        .max_buf_size(buf)
-        .max_headers((s.max_headers * 2).clamp(100, 1000))
-        .keep_alive(true)
-        .half_close(false);
-    b.http2()
-        .timer(TokioTimer::new())
+/// hyper's HTTP/2 server with the settings of `HARDENING.md`.
+pub fn http2_builder(s: &ConnSettings) -> http2::Builder<TokioExecutor> {
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
         .max_concurrent_streams(100)
         // HTTP/2 counts 32 bytes per field on top of name and value; leave room so that the
         // gateway's own check (problem+json 431) answers before h2's bare refusal.
@@ -77,7 +78,8 @@ pub fn http_builder(s: &ConnSettings) -> auto::Builder<TokioExecutor> {
 /// A running data plane: accept loops and the connections they started.
 pub struct Server {
     gateway: Arc<Gateway>,
-    graceful: Arc<GracefulShutdown>,
+    /// Set to `true` to drain. Every connection holds a receiver until it ends, so the
+    /// channel closes when the last one has.
     stop: watch::Sender<bool>,
     accepting: Vec<tokio::task::JoinHandle<()>>,
     pub addrs: Vec<SocketAddr>,
@@ -100,29 +102,31 @@ impl Server {
             })?;
             listeners.push(listener);
         }
-        let graceful = Arc::new(GracefulShutdown::new());
         let (stop, _) = watch::channel(false);
-        let builder = Arc::new(http_builder(&settings));
+        let draining = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            h2: http2_builder(&settings),
+            limits: settings.limits(),
+            settings,
+        });
         let mut accepting = Vec::new();
         let mut addrs = Vec::new();
         for (index, listener) in listeners.into_iter().enumerate() {
             addrs.push(listener.local_addr()?);
             let ctx = AcceptCtx {
                 gateway: gateway.clone(),
-                builder: builder.clone(),
-                graceful: graceful.clone(),
-                idle: settings.idle_timeout,
+                shared: shared.clone(),
+                draining: draining.clone(),
                 index,
             };
             accepting.push(tokio::spawn(accept_loop(listener, ctx, stop.subscribe())));
         }
         Ok(Server {
             gateway,
-            graceful,
             stop,
             accepting,
             addrs,
-            draining: Arc::new(AtomicBool::new(false)),
+            draining,
         })
     }
 
@@ -143,19 +147,23 @@ impl Server {
         for h in self.accepting {
             let _ = h.await;
         }
-        // The accept loops held the only other references.
-        match Arc::try_unwrap(self.graceful) {
-            Ok(g) => tokio::time::timeout(deadline, g.shutdown()).await.is_ok(),
-            Err(_) => false,
-        }
+        tokio::time::timeout(deadline, self.stop.closed())
+            .await
+            .is_ok()
     }
+}
+
+/// What every connection of a server shares.
+struct Shared {
+    settings: ConnSettings,
+    limits: Limits,
+    h2: http2::Builder<TokioExecutor>,
 }
 
 struct AcceptCtx {
     gateway: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: Arc<GracefulShutdown>,
-    idle: Duration,
+    shared: Arc<Shared>,
+    draining: Arc<AtomicBool>,
     index: usize,
 }
 
@@ -168,14 +176,17 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptCtx, mut stop: watch::Rec
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let conn = ConnInfo::new(peer, ctx.index);
-                tokio::spawn(serve_connection(
+                let conn = Arc::new(ConnState {
+                    gateway: ctx.gateway.clone(),
+                    info: ConnInfo::new(peer, ctx.index),
+                    watch: ConnWatch::new(),
+                    draining: ctx.draining.clone(),
+                });
+                tokio::spawn(watch_connection(
                     stream,
                     conn,
-                    ctx.gateway.clone(),
-                    ctx.builder.clone(),
-                    ctx.graceful.watcher(),
-                    ctx.idle,
+                    ctx.shared.clone(),
+                    stop.clone(),
                 ));
             }
             Err(e) => {
@@ -187,78 +198,181 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptCtx, mut stop: watch::Rec
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    info: ConnInfo,
-    gateway: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    idle: Duration,
-) {
-    let activity = Arc::new(AtomicU64::new(0));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let io = TokioIo::new(CountingIo {
-        inner: stream,
-        activity: activity.clone(),
-    });
-    let peer = info.peer.addr;
-    let state = Arc::new(ConnState {
-        gateway,
-        info,
-        in_flight: in_flight.clone(),
-    });
-    let svc = service_fn(move |req| {
-        let state = state.clone();
-        async move {
-            state.in_flight.fetch_add(1, Ordering::Relaxed);
-            let resp = state.gateway.handle(&state.info, req).await;
-            state.in_flight.fetch_sub(1, Ordering::Relaxed);
-            Ok::<_, Infallible>(resp)
+/// What a connection's tasks share: its gateway and peer, and the clocks its watchdog reads.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub gateway: Arc<Gateway>,
+    pub info: ConnInfo,
+    pub watch: ConnWatch,
+    pub draining: Arc<AtomicBool>,
+}
+
+/// A connection's clocks, set by the connection and read by its watchdog. Relaxed atomics:
+/// one writer each, and a watchdog that is late by one store only acts a period later.
+#[derive(Debug)]
+pub(crate) struct ConnWatch {
+    start: Instant,
+    /// Bumped by every read and write.
+    activity: AtomicU64,
+    /// Requests waiting for their response head.
+    pub in_flight: AtomicUsize,
+    /// Nanoseconds after `start` at which the connection began waiting for a request head,
+    /// plus one; 0 while it is not waiting for one.
+    head_since: AtomicU64,
+}
+
+impl ConnWatch {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            activity: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            // The first head's clock runs from the accept.
+            head_since: AtomicU64::new(1),
         }
-    });
-    let conn = watcher.watch(builder.serve_connection(io, svc).into_owned());
-    // The connection runs in its own task; this one only wakes once per idle period, so the
-    // watchdog costs nothing per request.
-    let mut task = tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
-    });
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            _ = &mut task => return,
-            _ = tokio::time::sleep(idle) => {
-                let now = activity.load(Ordering::Relaxed);
-                if now == seen && in_flight.load(Ordering::Relaxed) == 0 {
-                    tracing::debug!(%peer, "closing idle connection");
-                    task.abort();
-                    return;
-                }
-                seen = now;
-            }
+    }
+
+    pub(crate) fn touch(&self) {
+        let a = &self.activity;
+        a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn head_started(&self) {
+        let t = self.start.elapsed().as_nanos() as u64;
+        self.head_since.store(t + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn head_done(&self) {
+        self.head_since.store(0, Ordering::Relaxed);
+    }
+
+    /// When the head being waited for is due, if one is.
+    fn head_due(&self, within: Duration) -> Option<Instant> {
+        match self.head_since.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(self.start + Duration::from_nanos(t - 1) + within),
         }
     }
 }
 
-/// What every request on one connection shares.
-struct ConnState {
-    gateway: Arc<Gateway>,
-    info: ConnInfo,
-    in_flight: Arc<AtomicUsize>,
+/// Runs a connection in a task of its own, and ends it when it breaks a timeout: a request
+/// head not complete within `header_read_timeout` of the wait for it starting, or nothing read
+/// or written for `idle_timeout` while no request waits for an upstream. It wakes once per
+/// period, never per request. When the server drains, a connection waiting for a request is
+/// closed at once.
+async fn watch_connection(
+    stream: TcpStream,
+    conn: Arc<ConnState>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let peer = conn.info.peer.addr;
+    let (idle, header) = (
+        shared.settings.idle_timeout,
+        shared.settings.header_read_timeout,
+    );
+    let mut task = tokio::spawn(serve_connection(stream, conn.clone(), shared, stop.clone()));
+    let mut seen = 0;
+    let mut idle_at = Instant::now() + idle;
+    let mut stopping = *stop.borrow();
+    loop {
+        let now = Instant::now();
+        let w = &conn.watch;
+        let waiting = w.head_due(header);
+        let end = if stopping && waiting.is_some() {
+            Some("closing a connection between requests to drain")
+        } else if waiting.is_some_and(|d| d <= now) {
+            Some("the request head did not arrive in time")
+        } else if now >= idle_at {
+            let a = w.activity.load(Ordering::Relaxed);
+            let quiet = a == seen && w.in_flight.load(Ordering::Relaxed) == 0;
+            seen = a;
+            idle_at = now + idle;
+            quiet.then_some("closing an idle connection")
+        } else {
+            None
+        };
+        if let Some(why) = end {
+            tracing::debug!(%peer, why);
+            task.abort();
+            return;
+        }
+        let wake = waiting.map_or(idle_at, |d| d.min(idle_at));
+        tokio::select! {
+            _ = &mut task => return,
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = stop.changed(), if !stopping => stopping = true,
+        }
+    }
 }
 
-/// A socket that counts reads and writes, so that the watchdog can tell an idle connection.
+/// The HTTP/2 connection preface; a connection that starts with anything else is HTTP/1.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    conn: Arc<ConnState>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    // HTTP/1.1 or HTTP/2 with prior knowledge: told apart by the first bytes.
+    let mut buf = BytesMut::with_capacity(READ_BLOCK);
+    while buf.len() < PREFACE.len() && PREFACE.starts_with(&buf) {
+        match stream.read_buf(&mut buf).await {
+            Ok(n) if n > 0 => conn.watch.touch(),
+            _ => return,
+        }
+    }
+    if !buf.starts_with(PREFACE) {
+        return h1_server::serve(stream, buf, conn, shared.limits).await;
+    }
+    conn.watch.head_done();
+    let io = TokioIo::new(CountingIo {
+        inner: stream,
+        read_first: buf.freeze(),
+        conn: conn.clone(),
+    });
+    let state = conn.clone();
+    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let state = state.clone();
+        async move {
+            state.watch.in_flight.fetch_add(1, Ordering::Relaxed);
+            let resp = state
+                .gateway
+                .handle(&state.info, req.map(ClientBody::H2))
+                .await;
+            state.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let mut served = std::pin::pin!(shared.h2.serve_connection(io, svc));
+    let done = tokio::select! {
+        r = served.as_mut() => Some(r),
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    let result = match done {
+        Some(r) => r,
+        None => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %conn.info.peer.addr, error = %e, "connection ended with an error");
+    }
+}
+
+/// An HTTP/2 client's socket, which counts reads and writes for the watchdog, and first gives
+/// back the bytes read to tell the protocol.
 struct CountingIo {
     inner: TcpStream,
-    activity: Arc<AtomicU64>,
+    read_first: Bytes,
+    conn: Arc<ConnState>,
 }
 
 impl CountingIo {
     fn touch(&self) {
-        // One writer (this connection's task): a plain store is enough.
-        let a = &self.activity;
-        a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        self.conn.watch.touch();
     }
 }
 
@@ -269,6 +383,12 @@ impl AsyncRead for CountingIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.read_first.is_empty() {
+            let n = this.read_first.len().min(buf.remaining());
+            buf.put_slice(&this.read_first[..n]);
+            this.read_first.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) {
             this.touch();

@@ -22,7 +22,7 @@ pub(super) enum Decode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunk {
+pub(crate) enum Chunk {
     /// Expecting a chunk-size line.
     Size,
     /// Inside a chunk's data.
@@ -154,7 +154,7 @@ impl H1Body {
 
 /// What the chunked decoder made of the buffer.
 #[derive(Debug)]
-pub(super) enum Step {
+pub(crate) enum Step {
     /// A new state, and a frame to hand on, if the step made one.
     Next(Chunk, Option<Frame<Bytes>>),
     /// The body is over, with its trailer fields if it had any.
@@ -164,7 +164,7 @@ pub(super) enum Step {
 }
 
 /// One step of the chunked decoder (RFC 9112 7.1) over the buffered bytes.
-pub(super) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Error> {
+pub(crate) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Error> {
     let bad = |m| Err(Error::Malformed(m));
     match state {
         Chunk::Size => {

@@ -185,12 +185,15 @@ pub(super) fn build_head(
     })
 }
 
-/// Digits only: no sign, no spaces inside, no overflow.
-pub(super) fn parse_length(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
+/// A Content-Length value: digits only, no sign, no spaces inside, no list, no overflow.
+pub(crate) fn parse_length(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
     s.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
 }

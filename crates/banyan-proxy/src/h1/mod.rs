@@ -29,9 +29,11 @@ use tokio::net::TcpStream;
 
 use crate::body::{BoxError, LimitedBody};
 use crate::pool::EndpointPool;
+use body::Decode;
 pub use body::H1Body;
-use body::{Chunk, Decode};
-use head::{Framing, Head, parse_head, parse_length};
+pub(crate) use body::{Chunk, Step, decode_chunk};
+pub(crate) use head::parse_length;
+use head::{Framing, Head, parse_head};
 use upload::{Upload, encode_fields};
 
 /// The largest response head (each 1xx head counts on its own), and trailer section.

@@ -35,12 +35,35 @@ pub fn empty() -> Body {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh scratch directory for one test.
+/// A fresh scratch directory for one test. A test binary cannot clean up after itself when it
+/// exits, so the first call removes what earlier runs, now gone, left behind.
 pub fn scratch_dir() -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_scratch_dirs);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("banyan-e2e-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
+}
+
+/// Removes the scratch directories of test processes that no longer run.
+fn sweep_scratch_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("banyan-e2e-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A gateway served in this process on real sockets. The config must use port 0 for

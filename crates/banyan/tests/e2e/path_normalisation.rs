@@ -169,7 +169,7 @@ async fn control_characters_and_broken_escapes_are_refused() {
 
 #[tokio::test]
 async fn raw_bytes_outside_visible_ascii_are_refused() {
-    // Refused by the HTTP parser before routing: a bare 400, nothing forwarded.
+    // Refused by the HTTP parser before routing: a 400 problem, nothing forwarded.
     let s = setup().await;
     for target in [
         &b"/api/a\x00b"[..],
@@ -181,7 +181,9 @@ async fn raw_bytes_outside_visible_ascii_are_refused() {
         req.extend_from_slice(target);
         req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
         let text = raw(s.gw.addr(), &req, WAIT).await;
+        let r = responses(text.as_bytes());
         assert_eq!(statuses(&text), [400], "{target:?}: {text}");
+        r[0].problem();
     }
     assert_eq!(s.hits(), 0);
 }

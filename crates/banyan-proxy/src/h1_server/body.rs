@@ -1,0 +1,261 @@
+//! The client's request body, read straight from its socket by whichever task polls it (the
+//! request's own, or an HTTP/2 upstream's). The read half of the connection travels inside
+//! the body and comes back to the connection when the body ends or is dropped.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::Notify;
+
+use crate::h1::{Chunk, Step, decode_chunk};
+use crate::server::ConnState;
+
+/// Reads go into at least this much free buffer; a buffer with less gets a new block.
+const MIN_READ: usize = 4096;
+pub(crate) const READ_BLOCK: usize = 16 * 1024;
+
+/// The read half of a client connection and what was read from it and not yet used.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub io: OwnedReadHalf,
+    pub buf: BytesMut,
+    pub conn: Arc<ConnState>,
+}
+
+impl Reader {
+    /// Reads what the socket has into the buffer; `Ok(0)` is the end of the stream.
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ {
+            self.buf.reserve(READ_BLOCK);
+        }
+        let r = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.conn.watch.touch();
+        }
+        r
+    }
+}
+
+/// Where a streamed body hands the reader back: with `true` when the body was read to its
+/// end, so that what follows in the buffer is the next request.
+pub(super) type Slot = Mutex<Option<(Box<Reader>, bool)>>;
+
+/// A request body from an HTTP/1.1 client.
+#[derive(Debug)]
+pub struct RequestBody(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Empty,
+    /// A body that had arrived whole with its head.
+    Full(Option<Bytes>),
+    Stream(Box<Stream>),
+}
+
+#[derive(Debug)]
+struct Stream {
+    decode: Decode,
+    /// `None` once the body is over, or failed.
+    reader: Option<Box<Reader>>,
+    slot: Arc<Slot>,
+    /// Set for `Expect: 100-continue`: told on the first read, so that the connection sends
+    /// `100 Continue` only once the body is wanted.
+    expect: Option<Arc<Notify>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    Length(u64),
+    Chunked(Chunk),
+    Done,
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the client closed the connection before the end of the request body")]
+    Closed,
+    #[error("reading the request body failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl RequestBody {
+    pub(super) fn empty() -> Self {
+        Self(Kind::Empty)
+    }
+
+    pub(super) fn full(b: Bytes) -> Self {
+        Self(Kind::Full(Some(b)))
+    }
+
+    /// A body read from `reader` as it comes: `length` bytes, or chunked when `None`.
+    pub(super) fn stream(
+        length: Option<u64>,
+        reader: Box<Reader>,
+        slot: Arc<Slot>,
+        expect: Option<Arc<Notify>>,
+    ) -> Self {
+        Self(Kind::Stream(Box::new(Stream {
+            decode: match length {
+                Some(n) => Decode::Length(n),
+                None => Decode::Chunked(Chunk::Size),
+            },
+            reader: Some(reader),
+            slot,
+            expect,
+        })))
+    }
+}
+
+impl Stream {
+    /// Hands the reader back to the connection.
+    fn give_back(&mut self, clean: bool) {
+        if let Some(r) = self.reader.take()
+            && let Ok(mut slot) = self.slot.lock()
+        {
+            *slot = Some((r, clean));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.decode = Decode::Done;
+        self.give_back(true);
+    }
+
+    fn poll_decode(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            let Some(reader) = self.reader.as_mut() else {
+                return Poll::Ready(match self.decode {
+                    Decode::Done => None,
+                    _ => Some(Err(BodyError::Closed)),
+                });
+            };
+            if let Some(expect) = self.expect.take()
+                && reader.buf.is_empty()
+            {
+                expect.notify_one();
+            }
+            match self.decode {
+                Decode::Done => return Poll::Ready(None),
+                Decode::Length(0) => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Decode::Length(left) => {
+                    if reader.buf.is_empty() && ready!(reader.poll_fill(cx))? == 0 {
+                        return Poll::Ready(Some(Err(BodyError::Closed)));
+                    }
+                    let n = left.min(reader.buf.len() as u64);
+                    let data = reader.buf.split_to(n as usize).freeze();
+                    self.decode = Decode::Length(left - n);
+                    if left == n {
+                        self.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Decode::Chunked(state) => match decode_chunk(state, &mut reader.buf) {
+                    Ok(Step::Next(next, frame)) => {
+                        self.decode = Decode::Chunked(next);
+                        if let Some(frame) = frame {
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
+                    }
+                    Ok(Step::End(trailers)) => {
+                        self.finish();
+                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                    }
+                    Ok(Step::More) => {
+                        if ready!(reader.poll_fill(cx))? == 0 {
+                            return Poll::Ready(Some(Err(BodyError::Closed)));
+                        }
+                    }
+                    Err(crate::h1::Error::Malformed(m)) => {
+                        return Poll::Ready(Some(Err(BodyError::Malformed(m))));
+                    }
+                    Err(_) => return Poll::Ready(Some(Err(BodyError::Malformed("bad chunk")))),
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // Left before its end: what is still on the wire is not a request.
+        let clean = self.decode == Decode::Done;
+        self.give_back(clean);
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().0 {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(s) => match s.poll_decode(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    // The framing is lost: the connection cannot carry another request.
+                    s.decode = Decode::Done;
+                    s.give_back(false);
+                    Poll::Ready(Some(Err(e)))
+                }
+                polled => polled,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            Kind::Stream(s) => s.decode == Decode::Done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Stream(s) => match s.decode {
+                Decode::Length(n) => SizeHint::with_exact(n),
+                Decode::Done => SizeHint::with_exact(0),
+                Decode::Chunked(_) => SizeHint::default(),
+            },
+        }
+    }
+}
+
+/// Reads and drops what the client still sends, for a while, after the last response of a
+/// connection that is being closed: closing a socket with unread bytes resets it, and a reset
+/// can destroy the response before the client has read it.
+pub(super) async fn discard(mut reader: Box<Reader>) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+    const MOST: usize = 1 << 20;
+    let mut read = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while read < MOST {
+            reader.buf.clear();
+            match std::future::poll_fn(|cx| reader.poll_fill(cx)).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+}

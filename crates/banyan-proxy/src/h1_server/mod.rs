@@ -1,0 +1,166 @@
+//! HTTP/1.1 to clients, spoken by the connection's own task.
+//!
+//! hyper's server dispatches each request through its own state machine, header timer and
+//! body channel; here the connection's task reads the head, calls the gateway and writes the
+//! response, and a request body is read straight from the socket by whoever polls it. Heads
+//! are read strictly (see [`head`]); a malformed one is answered with a problem document, as
+//! every other refusal is.
+//!
+//! Timeouts are kept by the connection's watchdog (`server`), which reads the clocks this loop
+//! sets: the time since it began waiting for a head, and the time since anything moved.
+
+mod body;
+mod head;
+mod write;
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use http::{Method, Version};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+pub(crate) use body::READ_BLOCK;
+pub(crate) use body::Reader;
+pub use body::{BodyError, RequestBody};
+pub(crate) use head::Limits;
+
+use crate::body::ClientBody;
+use crate::error::GatewayError;
+use crate::server::ConnState;
+use body::Slot;
+use head::Framing;
+use write::{Asked, Writer};
+
+/// Serves HTTP/1.1 requests on `stream` until the client or the gateway ends the connection.
+/// `buf` holds what was read already.
+pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>, limits: Limits) {
+    let (rd, wr) = stream.into_split();
+    let mut reader = Box::new(Reader {
+        io: rd,
+        buf,
+        conn: conn.clone(),
+    });
+    let mut writer = Writer::new(wr, conn.clone());
+    let slot: Arc<Slot> = Arc::new(Mutex::new(None));
+    let mut fields = Vec::new();
+    loop {
+        let head = loop {
+            if !reader.buf.is_empty() {
+                match head::parse(&mut reader.buf, limits, &mut fields) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) => {}
+                    Err(e) => return refuse(e, reader, writer).await,
+                }
+            }
+            match poll_fn(|cx| reader.poll_fill(cx)).await {
+                Ok(n) if n > 0 => {}
+                // The client closed, between requests or inside a head: nothing to answer.
+                _ => return,
+            }
+        };
+        conn.watch.head_done();
+        let asked = Asked {
+            head: head.request.method() == Method::HEAD,
+            version: head.request.version(),
+            trailers: head.trailers,
+        };
+        let mut expect = None;
+        let (body, kept) = match head.framing {
+            Framing::Empty => (RequestBody::empty(), Some(reader)),
+            Framing::Length(n) if reader.buf.len() as u64 >= n => {
+                let b = reader.buf.split_to(n as usize).freeze();
+                (RequestBody::full(b), Some(reader))
+            }
+            f => {
+                let length = match f {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                };
+                if head.expect_continue && reader.buf.is_empty() {
+                    expect = Some(Arc::new(Notify::new()));
+                }
+                let b = RequestBody::stream(length, reader, slot.clone(), expect.clone());
+                (b, None)
+            }
+        };
+        let req = head.request.map(|()| ClientBody::H1(body));
+
+        conn.watch.in_flight.fetch_add(1, Ordering::Relaxed);
+        let resp = {
+            let mut handled = pin!(conn.gateway.handle(&conn.info, req));
+            match expect {
+                None => handled.await,
+                Some(wanted) => {
+                    // `100 Continue` goes out when the body is first read, never for a request
+                    // answered without it.
+                    let mut told = false;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            r = &mut handled => break r,
+                            _ = wanted.notified(), if !told => {
+                                told = true;
+                                if writer.raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                                    conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
+
+        let mut back = kept.map(|r| (r, true)).or_else(|| take(&slot));
+        let says_close = resp
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let keep_alive = head.keep_alive
+            && !says_close
+            && !conn.draining.load(Ordering::Relaxed)
+            && back.as_ref().is_none_or(|(_, clean)| *clean);
+        let written = writer.response(resp, asked, keep_alive).await;
+        if back.is_none() {
+            // The body was still out (streaming beside the response); it is over now, or the
+            // connection cannot go on.
+            back = take(&slot);
+        }
+        match (written, back) {
+            (Ok(true), Some((r, true))) if keep_alive => reader = r,
+            (Ok(_), Some((r, _))) => return close(r, writer).await,
+            _ => return,
+        }
+        conn.watch.head_started();
+    }
+}
+
+fn take(slot: &Slot) -> Option<(Box<Reader>, bool)> {
+    slot.lock().ok()?.take()
+}
+
+/// Answers a head that cannot be served, and closes.
+async fn refuse(e: GatewayError, reader: Box<Reader>, mut writer: Writer) {
+    tracing::debug!(error = %e, "request head refused");
+    let resp = crate::proxy::refusal(e);
+    let asked = Asked {
+        head: false,
+        version: Version::HTTP_11,
+        trailers: false,
+    };
+    if writer.response(resp, asked, false).await.is_ok() {
+        close(reader, writer).await;
+    }
+}
+
+/// Closes after the last response: the sending side first, then whatever the client still
+/// sends is read and dropped for a moment, so that the response is not lost to a reset.
+async fn close(reader: Box<Reader>, mut writer: Writer) {
+    writer.shutdown().await;
+    body::discard(reader).await;
+}

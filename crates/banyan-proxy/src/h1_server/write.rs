@@ -1,0 +1,374 @@
+//! Responses to HTTP/1.1 clients: the head encoded into one buffer, small body frames copied
+//! after it and large ones written from where they are, all in as few `writev`s as the body's
+//! pace allows.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::SystemTime;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
+use http::{HeaderMap, Response, StatusCode, Version};
+use http_body::Body;
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::body::ProxyBody;
+use crate::h1::parse_length;
+use crate::server::ConnState;
+
+/// Frames up to this size are copied into the write buffer; larger ones are written in place.
+const COPY_MAX: usize = 4096;
+/// Queued bytes past this are written before the next frame is taken.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// What the response's encoding depends on in its request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked {
+    pub head: bool,
+    pub version: Version,
+    /// The client accepts trailer fields.
+    pub trailers: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+/// The write half of a client connection.
+#[derive(Debug)]
+pub(super) struct Writer {
+    io: OwnedWriteHalf,
+    /// Encoded and not yet written; `queue` comes first when it is not empty.
+    buf: BytesMut,
+    queue: Vec<Bytes>,
+    conn: Arc<ConnState>,
+}
+
+impl Writer {
+    pub(super) fn new(io: OwnedWriteHalf, conn: Arc<ConnState>) -> Self {
+        Self {
+            io,
+            buf: BytesMut::with_capacity(4096),
+            queue: Vec::new(),
+            conn,
+        }
+    }
+
+    /// Writes bytes as they are (an interim `100 Continue`).
+    pub(super) async fn raw(&mut self, bytes: &'static [u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        self.flush().await
+    }
+
+    /// Writes `resp` whole. `Ok(true)`: the response ended where its framing says, and the
+    /// connection can carry another if `keep_alive`; `Ok(false)`: it must be closed (the body
+    /// failed, or ends with the connection).
+    pub(super) async fn response(
+        &mut self,
+        resp: Response<ProxyBody>,
+        asked: Asked,
+        mut keep_alive: bool,
+    ) -> io::Result<bool> {
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status;
+        let no_body = asked.head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let declared = parts.headers.get(CONTENT_LENGTH);
+        let framing = if no_body {
+            Framing::None
+        } else if let Some(n) = declared.and_then(|v| parse_length(v.as_bytes())) {
+            Framing::Length(n)
+        } else if let Some(n) = body.size_hint().exact() {
+            Framing::Length(n)
+        } else if asked.version == Version::HTTP_11 {
+            Framing::Chunked
+        } else {
+            keep_alive = false;
+            Framing::Close
+        };
+        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+        encode_head(&mut self.buf, status, reason, &parts.headers);
+        let headers = &parts.headers;
+        match framing {
+            Framing::Length(n) if declared.is_none() => {
+                self.buf.put_slice(b"content-length: ");
+                self.buf.put_slice(itoa(n, &mut [0; 20]));
+                self.buf.put_slice(b"\r\n");
+            }
+            Framing::Chunked => self.buf.put_slice(b"transfer-encoding: chunked\r\n"),
+            _ => {}
+        }
+        if !headers.contains_key(CONNECTION) {
+            if !keep_alive && asked.version == Version::HTTP_11 {
+                self.buf.put_slice(b"connection: close\r\n");
+            } else if keep_alive && asked.version == Version::HTTP_10 {
+                self.buf.put_slice(b"connection: keep-alive\r\n");
+            }
+        }
+        if !headers.contains_key(DATE) {
+            put_date(&mut self.buf);
+        }
+        self.buf.put_slice(b"\r\n");
+        if framing == Framing::None {
+            drop(body);
+            self.flush().await?;
+            return Ok(true);
+        }
+
+        let mut sent = 0u64;
+        let mut trailers: Option<HeaderMap> = None;
+        let mut failed = false;
+        while !body.is_end_stream() {
+            let mut body = Pin::new(&mut body);
+            // Take what the body has now; write what is queued only when it has nothing more.
+            let frame = match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+                Poll::Ready(f) => f,
+                Poll::Pending => {
+                    self.flush().await?;
+                    poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+                }
+            };
+            let data = match frame {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "response body failed; closing the connection");
+                    failed = true;
+                    break;
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => {
+                        trailers = frame.into_trailers().ok();
+                        continue;
+                    }
+                },
+            };
+            if data.is_empty() {
+                continue;
+            }
+            match framing {
+                Framing::Length(n) => {
+                    if sent + data.len() as u64 > n {
+                        // More than it promised: what fits is sent, the rest never is.
+                        let fits = (n - sent) as usize;
+                        self.push(data.slice(..fits));
+                        failed = true;
+                        break;
+                    }
+                    sent += data.len() as u64;
+                    self.push(data);
+                }
+                Framing::Chunked => {
+                    let mut hex = [0u8; 16];
+                    self.buf.put_slice(hex_len(data.len(), &mut hex));
+                    self.buf.put_slice(b"\r\n");
+                    self.push(data);
+                    self.buf.put_slice(b"\r\n");
+                }
+                _ => self.push(data),
+            }
+            if self.queued() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+        if failed {
+            // What did arrive is written; the client sees the message cut short.
+            self.flush().await?;
+            return Ok(false);
+        }
+        match framing {
+            Framing::Chunked => {
+                self.buf.put_slice(b"0\r\n");
+                if let (Some(t), true) = (trailers, asked.trailers) {
+                    encode_fields(&mut self.buf, &t);
+                }
+                self.buf.put_slice(b"\r\n");
+            }
+            Framing::Length(n) if sent != n => {
+                self.flush().await?;
+                return Ok(false);
+            }
+            _ => {}
+        }
+        self.flush().await?;
+        Ok(framing != Framing::Close)
+    }
+
+    /// Adds a body frame after what is encoded: copied when small, queued in place when not.
+    fn push(&mut self, data: Bytes) {
+        if data.len() <= COPY_MAX {
+            self.buf.put_slice(&data);
+        } else {
+            if !self.buf.is_empty() {
+                self.queue.push(self.buf.split().freeze());
+            }
+            self.queue.push(data);
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.buf.len() + self.queue.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Writes everything encoded and queued.
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
+        if !self.queue.is_empty() && !self.buf.is_empty() {
+            self.queue.push(self.buf.split().freeze());
+        }
+        while !self.queue.is_empty() || !self.buf.is_empty() {
+            let n = poll_fn(|cx| {
+                let io = Pin::new(&mut self.io);
+                if self.queue.is_empty() {
+                    return io.poll_write(cx, &self.buf);
+                }
+                let mut slices = [IoSlice::new(&[]); 32];
+                let k = self.queue.len().min(slices.len());
+                for (s, b) in slices.iter_mut().zip(&self.queue) {
+                    *s = IoSlice::new(b);
+                }
+                io.poll_write_vectored(cx, &slices[..k])
+            })
+            .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.conn.watch.touch();
+            if self.queue.is_empty() {
+                self.buf.advance(n);
+                continue;
+            }
+            let mut n = n;
+            let mut done = 0;
+            for b in &mut self.queue {
+                if n < b.len() {
+                    b.advance(n);
+                    break;
+                }
+                n -= b.len();
+                done += 1;
+            }
+            self.queue.drain(..done);
+        }
+        if self.buf.capacity() > 4 * FLUSH_AT {
+            self.buf = BytesMut::with_capacity(4096);
+        }
+        Ok(())
+    }
+
+    /// Ends the sending side; what was written is delivered first.
+    pub(super) async fn shutdown(&mut self) {
+        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+    }
+}
+
+fn encode_head(
+    buf: &mut BytesMut,
+    status: StatusCode,
+    reason: Option<&hyper::ext::ReasonPhrase>,
+    headers: &HeaderMap,
+) {
+    buf.reserve(64 + headers.len() * 48);
+    buf.put_slice(b"HTTP/1.1 ");
+    buf.put_slice(status.as_str().as_bytes());
+    buf.put_u8(b' ');
+    match reason {
+        Some(r) => buf.put_slice(r.as_bytes()),
+        None => buf.put_slice(status.canonical_reason().unwrap_or("").as_bytes()),
+    }
+    buf.put_slice(b"\r\n");
+    encode_fields(buf, headers);
+}
+
+fn encode_fields(buf: &mut BytesMut, headers: &HeaderMap) {
+    for (name, value) in headers {
+        buf.put_slice(name.as_str().as_bytes());
+        buf.put_slice(b": ");
+        buf.put_slice(value.as_bytes());
+        buf.put_slice(b"\r\n");
+    }
+}
+
+fn itoa(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
+}
+
+fn hex_len(mut n: usize, out: &mut [u8; 16]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b"0123456789abcdef"[n % 16];
+        n /= 16;
+        if n == 0 {
+            return &out[i..];
+        }
+    }
+}
+
+thread_local! {
+    /// `date: <IMF-fixdate>\r\n`, made again when the second changes.
+    static DATE_LINE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
+}
+
+fn put_date(buf: &mut BytesMut) {
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE_LINE.with_borrow_mut(|(at, line)| {
+        if *at != secs {
+            *at = secs;
+            line.clear();
+            line.extend_from_slice(b"date: ");
+            line.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            line.extend_from_slice(b"\r\n");
+        }
+        buf.put_slice(line);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_in_their_bases() {
+        assert_eq!(itoa(0, &mut [0; 20]), b"0");
+        assert_eq!(
+            itoa(u64::MAX, &mut [0; 20]),
+            u64::MAX.to_string().as_bytes()
+        );
+        assert_eq!(hex_len(0, &mut [0; 16]), b"0");
+        assert_eq!(hex_len(0x1f0a, &mut [0; 16]), b"1f0a");
+    }
+
+    #[test]
+    fn the_head_is_encoded_with_its_reason() {
+        let mut buf = BytesMut::new();
+        let mut h = HeaderMap::new();
+        h.insert("x-a", "1".parse().expect("value"));
+        encode_head(&mut buf, StatusCode::NOT_FOUND, None, &h);
+        assert_eq!(&buf[..], b"HTTP/1.1 404 Not Found\r\nx-a: 1\r\n");
+        buf.clear();
+        encode_head(&mut buf, StatusCode::from_u16(599).expect("code"), None, &h);
+        assert_eq!(&buf[..], b"HTTP/1.1 599 \r\nx-a: 1\r\n");
+    }
+}
