@@ -164,3 +164,64 @@ async fn close(reader: Box<Reader>, mut writer: Writer) {
     writer.shutdown().await;
     body::discard(reader).await;
 }
+
+/// What [`read_request`] read.
+#[cfg(feature = "fuzzing")]
+#[derive(Debug)]
+pub struct ReadRequest {
+    pub request: http::Request<()>,
+    pub body: Vec<u8>,
+    pub keep_alive: bool,
+    /// The bytes after the request's end.
+    pub rest: usize,
+}
+
+/// Reads `wire` as a connection reads a request: the head, then the body by its framing;
+/// `Ok(None)` while it is incomplete. For the fuzz target only: built with the `fuzzing`
+/// feature, never into the gateway.
+#[cfg(feature = "fuzzing")]
+pub fn read_request(wire: &[u8]) -> Result<Option<ReadRequest>, GatewayError> {
+    use crate::h1::{Chunk, Step, decode_chunk};
+    let limits = Limits {
+        max_header_bytes: 32 * 1024,
+        max_headers: 100,
+        max_uri: 65_534,
+    };
+    let mut buf = BytesMut::from(wire);
+    let Some(head) = head::parse(&mut buf, limits, &mut Vec::new())? else {
+        return Ok(None);
+    };
+    let mut body = Vec::new();
+    match head.framing {
+        Framing::Empty => {}
+        Framing::Length(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if buf.len() < n {
+                return Ok(None);
+            }
+            body.extend_from_slice(&buf.split_to(n));
+        }
+        Framing::Chunked => {
+            let mut state = Chunk::Size;
+            loop {
+                match decode_chunk(state, &mut buf) {
+                    Ok(Step::Next(next, frame)) => {
+                        state = next;
+                        if let Some(d) = frame.and_then(|f| f.into_data().ok()) {
+                            body.extend_from_slice(&d);
+                        }
+                    }
+                    Ok(Step::End(_)) => break,
+                    Ok(Step::More) => return Ok(None),
+                    Err(e) => return Err(GatewayError::BadRequest(e.to_string())),
+                }
+            }
+        }
+    }
+    Ok(Some(ReadRequest {
+        request: head.request,
+        body,
+        keep_alive: head.keep_alive,
+        rest: buf.len(),
+    }))
+}
