@@ -257,9 +257,10 @@ impl ConnWatch {
 
 /// Runs a connection in a task of its own, and ends it when it breaks a timeout: a request
 /// head not complete within `header_read_timeout` of the wait for it starting, or nothing read
-/// or written for `idle_timeout` while no request waits for an upstream. It wakes once per
-/// period, never per request. When the server drains, a connection waiting for a request is
-/// closed at once.
+/// or written for `idle_timeout` while no request waits for an upstream. It wakes at most once
+/// per `header_read_timeout` or at a deadline, never per request. When the server drains, a
+/// connection waiting for a request is closed at once (one that is busy closes after its
+/// response, by itself).
 async fn watch_connection(
     stream: TcpStream,
     conn: Arc<ConnState>,
@@ -297,7 +298,9 @@ async fn watch_connection(
             task.abort();
             return;
         }
-        let wake = waiting.map_or(idle_at, |d| d.min(idle_at));
+        // Not waiting for a head now, the connection may begin to any moment without telling
+        // this task: it looks again within a head's time, so a late start is never missed.
+        let wake = waiting.unwrap_or(now + header).min(idle_at);
         tokio::select! {
             _ = &mut task => return,
             _ = tokio::time::sleep_until(wake.into()) => {}

@@ -165,6 +165,37 @@ pub(crate) enum Step {
 
 /// One step of the chunked decoder (RFC 9112 7.1) over the buffered bytes.
 pub(crate) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Error> {
+    decode_chunk_with(state, buf, false)
+}
+
+/// [`decode_chunk`] that also refuses a trailer section with a bare LF for a line end, for
+/// bodies from clients: a proxy in front that reads it otherwise would see other fields.
+pub(crate) fn decode_chunk_strict(state: Chunk, buf: &mut BytesMut) -> Result<Step, Error> {
+    decode_chunk_with(state, buf, true)
+}
+
+/// Whether `b` has a LF that does not end a CRLF. Every request head is scanned, so it looks
+/// at eight bytes at a time and at single bytes only around a LF.
+pub(crate) fn has_bare_lf(b: &[u8]) -> bool {
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let bare = |i: usize| b[i] == b'\n' && (i == 0 || b[i - 1] != b'\r');
+    let mut words = b.chunks_exact(8);
+    for (n, w) in words.by_ref().enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        let x = u64::from_ne_bytes(word) ^ LF;
+        // A zero byte in `x` (a LF in the word) sets its high bit here; other bytes may too,
+        // but only next to a zero byte, so a word without a LF is never looked into.
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 && (n * 8..n * 8 + 8).any(bare) {
+            return true;
+        }
+    }
+    (b.len() - words.remainder().len()..b.len()).any(bare)
+}
+
+fn decode_chunk_with(state: Chunk, buf: &mut BytesMut, strict: bool) -> Result<Step, Error> {
     let bad = |m| Err(Error::Malformed(m));
     match state {
         Chunk::Size => {
@@ -252,6 +283,9 @@ pub(crate) fn decode_chunk(state: Chunk, buf: &mut BytesMut) -> Result<Step, Err
             };
             if used > MAX_HEAD {
                 return bad("the trailer section is too large");
+            }
+            if strict && has_bare_lf(&buf[..used]) {
+                return bad("a trailer line does not end with CRLF");
             }
             buf.advance(used);
             Ok(Step::End((!trailers.is_empty()).then_some(trailers)))

@@ -31,7 +31,7 @@ use crate::body::{BoxError, LimitedBody};
 use crate::pool::EndpointPool;
 use body::Decode;
 pub use body::H1Body;
-pub(crate) use body::{Chunk, Step, decode_chunk};
+pub(crate) use body::{Chunk, Step, decode_chunk_strict, has_bare_lf};
 pub(crate) use head::parse_length;
 use head::{Framing, Head, parse_head};
 use upload::{Upload, encode_fields};

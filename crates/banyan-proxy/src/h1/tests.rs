@@ -314,3 +314,13 @@ fn a_head_over_the_limit_is_refused_even_when_it_arrives_whole() {
     );
     assert!(refused(&big));
 }
+
+proptest! {
+    /// The word-at-a-time scan for a bare LF agrees with the obvious one.
+    #[test]
+    fn bare_lf_scan_agrees_with_a_byte_scan(b in proptest::collection::vec(
+        prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), Just(0x8a_u8), Just(0x0b_u8)], 0..40)) {
+        let slow = b.iter().enumerate().any(|(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'));
+        prop_assert_eq!(super::has_bare_lf(&b), slow);
+    }
+}

@@ -5,14 +5,14 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::Notify;
 
-use crate::h1::{Chunk, Step, decode_chunk};
+use crate::h1::{Chunk, Step, decode_chunk_strict};
 use crate::server::ConnState;
 
 /// Reads go into at least this much free buffer; a buffer with less gets a new block.
@@ -41,9 +41,72 @@ impl Reader {
     }
 }
 
-/// Where a streamed body hands the reader back: with `true` when the body was read to its
-/// end, so that what follows in the buffer is the next request.
-pub(super) type Slot = Mutex<Option<(Box<Reader>, bool)>>;
+/// Chunk extensions a request body may carry in all (hyper's limit): they are not body bytes,
+/// so `max_body_bytes` does not count them.
+const MAX_EXTENSIONS: u64 = 16 * 1024;
+/// A chunk-size line without extensions: at most 15 hex digits and CRLF.
+const PLAIN_SIZE_LINE: u64 = 17;
+
+/// Where a streamed body hands the reader back to its connection, and how the connection gives
+/// up on a body that another task still holds.
+#[derive(Debug, Default)]
+pub(super) struct Slot(Mutex<SlotState>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// The reader, with `true` when the body was read to its end, so that what follows in the
+    /// buffer is the next request.
+    back: Option<(Box<Reader>, bool)>,
+    /// The connection is closing: the body fails on its next poll and lets the socket go.
+    abandoned: bool,
+    /// The task waiting on the body's next read, woken when the body is abandoned.
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // A panic while holding this lock cannot leave the state half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn give_back(&self, reader: Box<Reader>, clean: bool) {
+        self.lock().back = Some((reader, clean));
+    }
+
+    /// The reader, once its body has given it back.
+    pub(super) fn take(&self) -> Option<(Box<Reader>, bool)> {
+        self.lock().back.take()
+    }
+
+    /// Makes the body still out fail at once, wherever it is polled, so that it drops the
+    /// client's socket instead of holding it for as long as the client trickles bytes.
+    pub(super) fn abandon(&self) {
+        let waker = {
+            let mut s = self.lock();
+            s.abandoned = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        self.lock().abandoned
+    }
+
+    /// Notes who waits for the body's next bytes.
+    fn park(&self, waker: &Waker) {
+        let mut s = self.lock();
+        if s.abandoned {
+            waker.wake_by_ref();
+        } else if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            s.waker = Some(waker.clone());
+        }
+    }
+}
 
 /// A request body from an HTTP/1.1 client.
 #[derive(Debug)]
@@ -66,6 +129,8 @@ struct Stream {
     /// Set for `Expect: 100-continue`: told on the first read, so that the connection sends
     /// `100 Continue` only once the body is wanted.
     expect: Option<Arc<Notify>>,
+    /// Chunk-size line bytes beyond a plain size, summed over the body.
+    extensions: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +175,7 @@ impl RequestBody {
             reader: Some(reader),
             slot,
             expect,
+            extensions: 0,
         })))
     }
 }
@@ -117,10 +183,8 @@ impl RequestBody {
 impl Stream {
     /// Hands the reader back to the connection.
     fn give_back(&mut self, clean: bool) {
-        if let Some(r) = self.reader.take()
-            && let Ok(mut slot) = self.slot.lock()
-        {
-            *slot = Some((r, clean));
+        if let Some(r) = self.reader.take() {
+            self.slot.give_back(r, clean);
         }
     }
 
@@ -145,6 +209,7 @@ impl Stream {
             {
                 expect.notify_one();
             }
+            let before = reader.buf.len();
             match self.decode {
                 Decode::Done => return Poll::Ready(None),
                 Decode::Length(0) => {
@@ -163,8 +228,18 @@ impl Stream {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Decode::Chunked(state) => match decode_chunk(state, &mut reader.buf) {
+                Decode::Chunked(state) => match decode_chunk_strict(state, &mut reader.buf) {
                     Ok(Step::Next(next, frame)) => {
+                        if state == Chunk::Size {
+                            // What the size line took, past a plain size: its extensions.
+                            let line = (before - reader.buf.len()) as u64;
+                            self.extensions += line.saturating_sub(PLAIN_SIZE_LINE);
+                            if self.extensions > MAX_EXTENSIONS {
+                                return Poll::Ready(Some(Err(BodyError::Malformed(
+                                    "the chunk extensions exceed 16 KiB",
+                                ))));
+                            }
+                        }
                         self.decode = Decode::Chunked(next);
                         if let Some(frame) = frame {
                             return Poll::Ready(Some(Ok(frame)));
@@ -208,7 +283,16 @@ impl Body for RequestBody {
         match &mut self.get_mut().0 {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(s) if s.reader.is_some() && s.slot.abandoned() => {
+                s.decode = Decode::Done;
+                s.reader = None;
+                Poll::Ready(Some(Err(BodyError::Closed)))
+            }
             Kind::Stream(s) => match s.poll_decode(cx) {
+                Poll::Pending => {
+                    s.slot.park(cx.waker());
+                    Poll::Pending
+                }
                 Poll::Ready(Some(Err(e))) => {
                     // The framing is lost: the connection cannot carry another request.
                     s.decode = Decode::Done;

@@ -8,7 +8,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 use crate::error::GatewayError;
-use crate::h1::parse_length;
+use crate::h1::{has_bare_lf, parse_length};
 
 /// The most header slots parsed; `server.max_headers` is at most 1,000.
 const SLOTS: usize = 1000;
@@ -46,7 +46,8 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    fn wire(&self) -> usize {
+    /// The most bytes a head may take on the wire.
+    pub(super) fn wire(&self) -> usize {
         self.max_header_bytes + 4096
     }
 }
@@ -69,10 +70,10 @@ pub(super) fn parse(
     let len = match httparse::ParserConfig::default()
         .parse_request_with_uninit_headers(&mut req, buf, slots)
     {
-        Ok(httparse::Status::Complete(n)) if n > limits.wire() => return too_large(limits),
+        Ok(httparse::Status::Complete(n)) if n > limits.wire() => return Err(too_large(limits)),
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > limits.wire() => {
-            return too_large(limits);
+            return Err(too_large(limits));
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
@@ -87,6 +88,11 @@ pub(super) fn parse(
         Err(httparse::Error::HeaderValue) => return bad("a header value is not valid"),
         Err(_) => return bad("the request head cannot be parsed"),
     };
+    // RFC 9112 lets a recipient take a bare LF for a line end, as httparse does; a proxy in
+    // front that does not would read other header fields than the gateway. Refused.
+    if has_bare_lf(&buf[..len]) {
+        return bad("a line of the request head does not end with CRLF");
+    }
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return bad("the request head cannot be parsed");
     };
@@ -190,11 +196,11 @@ pub(super) fn parse(
     }))
 }
 
-fn too_large<T>(limits: Limits) -> Result<T, GatewayError> {
-    Err(GatewayError::HeadersTooLarge(format!(
+pub(super) fn too_large(limits: Limits) -> GatewayError {
+    GatewayError::HeadersTooLarge(format!(
         "the request head is larger than {} bytes",
         limits.max_header_bytes
-    )))
+    ))
 }
 
 /// Where `part` is in the head of `len` bytes at `base`. httparse hands back slices of the

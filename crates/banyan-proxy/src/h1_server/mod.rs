@@ -15,11 +15,11 @@ mod write;
 
 use std::future::poll_fn;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
-use http::{Method, Version};
+use http::{Method, Response, Version};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -28,7 +28,7 @@ pub(crate) use body::Reader;
 pub use body::{BodyError, RequestBody};
 pub(crate) use head::Limits;
 
-use crate::body::ClientBody;
+use crate::body::{ClientBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::server::ConnState;
 use body::Slot;
@@ -45,16 +45,25 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         conn: conn.clone(),
     });
     let mut writer = Writer::new(wr, conn.clone());
-    let slot: Arc<Slot> = Arc::new(Mutex::new(None));
+    let slot: Arc<Slot> = Arc::default();
     let mut fields = Vec::new();
     loop {
+        // Parsed again only when a line may have ended: a head trickled a byte at a time is
+        // not scanned whole for every byte.
+        let mut parsed_to = 0;
         let head = loop {
-            if !reader.buf.is_empty() {
+            if reader.buf[parsed_to..].contains(&b'\n') {
                 match head::parse(&mut reader.buf, limits, &mut fields) {
                     Ok(Some(head)) => break head,
-                    Ok(None) => {}
-                    Err(e) => return refuse(e, reader, writer).await,
+                    Ok(None) => parsed_to = reader.buf.len(),
+                    Err(e) => {
+                        conn.watch.head_done();
+                        return refuse(e, reader, writer).await;
+                    }
                 }
+            } else if reader.buf.len() > limits.wire() {
+                conn.watch.head_done();
+                return refuse(head::too_large(limits), reader, writer).await;
             }
             match poll_fn(|cx| reader.poll_fill(cx)).await {
                 Ok(n) if n > 0 => {}
@@ -91,32 +100,21 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
 
         conn.watch.in_flight.fetch_add(1, Ordering::Relaxed);
         let resp = {
-            let mut handled = pin!(conn.gateway.handle(&conn.info, req));
+            let handled = pin!(conn.gateway.handle(&conn.info, req));
             match expect {
                 None => handled.await,
-                Some(wanted) => {
-                    // `100 Continue` goes out when the body is first read, never for a request
-                    // answered without it.
-                    let mut told = false;
-                    loop {
-                        tokio::select! {
-                            biased;
-                            r = &mut handled => break r,
-                            _ = wanted.notified(), if !told => {
-                                told = true;
-                                if writer.raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-                                    conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
-                                    return;
-                                }
-                            }
-                        }
+                Some(wanted) => match with_continue(handled, &wanted, &mut writer).await {
+                    Ok(resp) => resp,
+                    Err(_) => {
+                        slot.abandon();
+                        return;
                     }
-                }
+                },
             }
         };
         conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
 
-        let mut back = kept.map(|r| (r, true)).or_else(|| take(&slot));
+        let mut back = kept.map(|r| (r, true)).or_else(|| slot.take());
         let says_close = resp
             .headers()
             .get(http::header::CONNECTION)
@@ -129,19 +127,54 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         if back.is_none() {
             // The body was still out (streaming beside the response); it is over now, or the
             // connection cannot go on.
-            back = take(&slot);
+            back = slot.take();
         }
         match (written, back) {
-            (Ok(true), Some((r, true))) if keep_alive => reader = r,
+            // A drain that began while the response was written ends the connection here.
+            (Ok(true), Some((r, true))) if keep_alive && !conn.draining.load(Ordering::Relaxed) => {
+                reader = r;
+            }
             (Ok(_), Some((r, _))) => return close(r, writer).await,
-            _ => return,
+            _ => {
+                // The body is held elsewhere (an HTTP/2 upstream's task): it lets go of the
+                // socket on its next poll.
+                slot.abandon();
+                return;
+            }
         }
         conn.watch.head_started();
     }
 }
 
-fn take(slot: &Slot) -> Option<(Box<Reader>, bool)> {
-    slot.lock().ok()?.take()
+/// Waits for the gateway's response while sending `100 Continue` once the request body is
+/// first read (never for a request answered without it). The interim response is written
+/// beside the request, never instead of it: a client that does not read cannot stall the
+/// route's deadline.
+async fn with_continue(
+    mut handled: std::pin::Pin<&mut impl std::future::Future<Output = Response<ProxyBody>>>,
+    wanted: &Notify,
+    writer: &mut Writer,
+) -> std::io::Result<Response<ProxyBody>> {
+    use std::future::Future;
+    use std::task::Poll;
+    let mut told = pin!(wanted.notified());
+    let mut sending = false;
+    let resp = poll_fn(|cx| {
+        if let Poll::Ready(r) = handled.as_mut().poll(cx) {
+            return Poll::Ready(Ok(r));
+        }
+        if !sending && told.as_mut().poll(cx).is_ready() {
+            sending = true;
+            writer.queue_raw(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if sending && let Poll::Ready(Err(e)) = writer.poll_flush(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
+    })
+    .await?;
+    // What is left of the interim response goes out ahead of the final one.
+    Ok(resp)
 }
 
 /// Answers a head that cannot be served, and closes.
@@ -181,7 +214,7 @@ pub struct ReadRequest {
 /// feature, never into the gateway.
 #[cfg(feature = "fuzzing")]
 pub fn read_request(wire: &[u8]) -> Result<Option<ReadRequest>, GatewayError> {
-    use crate::h1::{Chunk, Step, decode_chunk};
+    use crate::h1::{Chunk, Step, decode_chunk_strict};
     let limits = Limits {
         max_header_bytes: 32 * 1024,
         max_headers: 100,
@@ -204,7 +237,7 @@ pub fn read_request(wire: &[u8]) -> Result<Option<ReadRequest>, GatewayError> {
         Framing::Chunked => {
             let mut state = Chunk::Size;
             loop {
-                match decode_chunk(state, &mut buf) {
+                match decode_chunk_strict(state, &mut buf) {
                     Ok(Step::Next(next, frame)) => {
                         state = next;
                         if let Some(d) = frame.and_then(|f| f.into_data().ok()) {

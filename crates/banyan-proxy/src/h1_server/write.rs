@@ -7,8 +7,8 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::SystemTime;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
@@ -63,10 +63,9 @@ impl Writer {
         }
     }
 
-    /// Writes bytes as they are (an interim `100 Continue`).
-    pub(super) async fn raw(&mut self, bytes: &'static [u8]) -> io::Result<()> {
+    /// Queues bytes as they are (an interim `100 Continue`), ahead of what comes next.
+    pub(super) fn queue_raw(&mut self, bytes: &'static [u8]) {
         self.buf.extend_from_slice(bytes);
-        self.flush().await
     }
 
     /// Writes `resp` whole. `Ok(true)`: the response ended where its framing says, and the
@@ -84,10 +83,12 @@ impl Writer {
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let declared = parts.headers.get(CONTENT_LENGTH);
+        let declared_header = parts.headers.get(CONTENT_LENGTH);
+        let declared = declared_header.and_then(|v| parse_length(v.as_bytes()));
+        let declared_header = declared_header.is_some();
         let framing = if no_body {
             Framing::None
-        } else if let Some(n) = declared.and_then(|v| parse_length(v.as_bytes())) {
+        } else if let Some(n) = declared {
             Framing::Length(n)
         } else if let Some(n) = body.size_hint().exact() {
             Framing::Length(n)
@@ -97,16 +98,28 @@ impl Writer {
             keep_alive = false;
             Framing::Close
         };
+        // RFC 9110 8.6: no Content-Length on a 1xx or 204, whatever the upstream sent; a
+        // client that believed one would take the next response for this one's body.
+        let mut headers = parts.headers;
+        if status.is_informational() || status == StatusCode::NO_CONTENT {
+            headers.remove(CONTENT_LENGTH);
+        }
         let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
-        encode_head(&mut self.buf, status, reason, &parts.headers);
-        let headers = &parts.headers;
-        match framing {
-            Framing::Length(n) if declared.is_none() => {
+        encode_head(&mut self.buf, status, reason, &headers);
+        // A response the gateway made says its length to a HEAD as it would to a GET.
+        let head_length = match &body {
+            ProxyBody::Full(_) if asked.head && !headers.contains_key(CONTENT_LENGTH) => {
+                body.size_hint().exact()
+            }
+            _ => None,
+        };
+        match (framing, head_length) {
+            (Framing::Length(n), _) | (_, Some(n)) if !declared_header => {
                 self.buf.put_slice(b"content-length: ");
                 self.buf.put_slice(itoa(n, &mut [0; 20]));
                 self.buf.put_slice(b"\r\n");
             }
-            Framing::Chunked => self.buf.put_slice(b"transfer-encoding: chunked\r\n"),
+            (Framing::Chunked, _) => self.buf.put_slice(b"transfer-encoding: chunked\r\n"),
             _ => {}
         }
         if !headers.contains_key(CONNECTION) {
@@ -183,8 +196,12 @@ impl Writer {
             }
         }
         if failed {
-            // What did arrive is written; the client sees the message cut short.
+            // What did arrive is written; the client sees the message cut short. A body that
+            // ends with the connection could look whole after a plain close: it is reset.
             self.flush().await?;
+            if framing == Framing::Close {
+                let _ = socket2::SockRef::from(self.io.as_ref()).set_linger(Some(Duration::ZERO));
+            }
             return Ok(false);
         }
         match framing {
@@ -223,25 +240,27 @@ impl Writer {
 
     /// Writes everything encoded and queued.
     pub(super) async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.queue.is_empty() && !self.buf.is_empty() {
             self.queue.push(self.buf.split().freeze());
         }
         while !self.queue.is_empty() || !self.buf.is_empty() {
-            let n = poll_fn(|cx| {
-                let io = Pin::new(&mut self.io);
-                if self.queue.is_empty() {
-                    return io.poll_write(cx, &self.buf);
-                }
+            let io = Pin::new(&mut self.io);
+            let n = if self.queue.is_empty() {
+                ready!(io.poll_write(cx, &self.buf))?
+            } else {
                 let mut slices = [IoSlice::new(&[]); 32];
                 let k = self.queue.len().min(slices.len());
                 for (s, b) in slices.iter_mut().zip(&self.queue) {
                     *s = IoSlice::new(b);
                 }
-                io.poll_write_vectored(cx, &slices[..k])
-            })
-            .await?;
+                ready!(io.poll_write_vectored(cx, &slices[..k]))?
+            };
             if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.conn.watch.touch();
             if self.queue.is_empty() {
@@ -263,7 +282,7 @@ impl Writer {
         if self.buf.capacity() > 4 * FLUSH_AT {
             self.buf = BytesMut::with_capacity(4096);
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// Ends the sending side; what was written is delivered first.

@@ -489,3 +489,85 @@ async fn an_upstream_response_with_conflicting_lengths_is_a_502() {
     r[0].problem();
     task.abort();
 }
+
+#[tokio::test]
+async fn a_bare_lf_in_a_request_head_is_refused() {
+    // A proxy in front that does not end lines at a bare LF sees one `X-Note` field here; a
+    // parser that does would see a chunked body the proxy never framed.
+    let (rec, gw) = setup().await;
+    for req in [
+        "GET /api/a HTTP/1.1\r\nHost: x\r\nX-Note: a\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET /api/a HTTP/1.1\nHost: x\r\n\r\n",
+        "GET /api/a HTTP/1.1\r\nHost: x\n\n",
+    ] {
+        let r = exchange(&gw, req).await;
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [400],
+            "{req:?}"
+        );
+        r[0].problem();
+    }
+    assert_eq!(rec.backend.hits(), 0, "{:?}", rec.uris());
+}
+
+#[tokio::test]
+async fn a_bare_lf_in_request_trailers_never_completes_upstream() {
+    let (rec, gw) = setup().await;
+    let req = "POST /api/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+               5\r\nhello\r\n0\r\nX-Sum: 1\nX-Other: 2\r\n\r\n";
+    let r = exchange(&gw, req).await;
+    assert_eq!(r.first().map(|r| r.status), Some(400), "{r:?}");
+    assert_eq!(
+        rec.complete().await,
+        [],
+        "the body reached the backend whole"
+    );
+}
+
+#[tokio::test]
+async fn chunk_extensions_are_bounded_for_the_whole_body() {
+    // Extensions are not body bytes, so the body limit does not count them: 16 KiB in all.
+    let (rec, gw) = setup().await;
+    let ext = format!(";pad={}", "p".repeat(4000));
+    let chunks: String = (0..8).map(|_| format!("1{ext}\r\na\r\n")).collect();
+    let req = format!(
+        "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}0\r\n\r\n"
+    );
+    let r = exchange(&gw, &req).await;
+    assert_eq!(r.first().map(|r| r.status), Some(400), "{r:?}");
+    assert_eq!(
+        rec.complete().await,
+        [],
+        "the body reached the backend whole"
+    );
+    // A few short extensions pass.
+    let req = "POST /api/y HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+               2;a=b\r\nhi\r\n1;c\r\n!\r\n0\r\n\r\n";
+    let r = exchange(&gw, req).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    assert_eq!(rec.complete().await, [("/api/y".to_string(), "hi!".into())]);
+}
+
+#[tokio::test]
+async fn a_204_from_an_upstream_goes_out_without_a_length() {
+    // RFC 9110 8.6: a 204 has no Content-Length; a client that believed the upstream's would
+    // take the next response for this one's body.
+    let (addr, _conns, task) =
+        fixed_upstream(b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\nX-A: 1\r\n\r\n").await;
+    let gw = TestGateway::start(&config(addr)).await;
+    let text = raw(
+        gw.addr(),
+        b"GET /api/a HTTP/1.1\r\nHost: x\r\n\r\nGET /api/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    let r = responses(text.as_bytes());
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [204, 204]);
+    assert!(
+        r.iter().all(|r| r.header("content-length").is_none()),
+        "{text}"
+    );
+    assert_eq!(r[0].header("x-a"), Some("1"));
+    task.abort();
+}

@@ -481,3 +481,27 @@ async fn a_trickled_upload_is_bounded_by_the_route_timeout() {
     );
     assert_eq!(rec.complete().await, []);
 }
+
+#[tokio::test]
+async fn the_head_clock_runs_again_after_a_slow_request() {
+    // A request that outlasts header_read_timeout leaves the connection waiting for the next
+    // head, and that wait is timed too: the connection closes after the header timeout, not
+    // after the much longer idle timeout.
+    let backend = Backend::start(|_req| async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Response::new(full("slow"))
+    })
+    .await;
+    let server = "server: { header_read_timeout: 1s, idle_timeout: 60s }\n";
+    let gw = TestGateway::start(&config(backend.addr, server)).await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(b"GET /api/slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .expect("write");
+    let first = read_response(&mut s, WAIT).await;
+    assert_eq!(responses(&first).first().map(|r| r.status), Some(200));
+    assert!(
+        closed_within(&mut s, Duration::from_secs(4)).await,
+        "an idle keep-alive connection outlived header_read_timeout"
+    );
+}

@@ -106,6 +106,17 @@ async fn direct_responses_need_no_upstream() {
     let (parts, body) = get(&gw.url("/hello")).await;
     assert_eq!(parts.status, StatusCode::CREATED);
     assert_eq!(&body[..], b"hi");
+    // A HEAD gets the GET's head, its length included, and no body.
+    let text = raw(
+        gw.addr(),
+        b"HEAD /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    let head = text.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 201 "), "{text}");
+    assert!(head.contains("\r\ncontent-length: 2\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "a body after a HEAD: {text}");
     assert_eq!(backend.hits(), 0);
 }
 
