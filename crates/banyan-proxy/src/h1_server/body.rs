@@ -47,6 +47,21 @@ const MAX_EXTENSIONS: u64 = 16 * 1024;
 /// A chunk-size line without extensions: at most 15 hex digits and CRLF.
 const PLAIN_SIZE_LINE: u64 = 17;
 
+/// The most of an unread body the connection reads and drops to serve the next request on it;
+/// past this it closes instead.
+const MAX_SKIP: u64 = 64 * 1024;
+
+/// What is left on the wire of a request body when its reader comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rest {
+    /// Nothing: what follows in the buffer is the next request.
+    Nothing,
+    /// This many bytes of body, to be read and dropped before the next request.
+    Skip(u64),
+    /// The connection cannot tell where the next request begins.
+    Unknown,
+}
+
 /// Where a streamed body hands the reader back to its connection, and how the connection gives
 /// up on a body that another task still holds.
 #[derive(Debug, Default)]
@@ -54,9 +69,8 @@ pub(super) struct Slot(Mutex<SlotState>);
 
 #[derive(Debug, Default)]
 struct SlotState {
-    /// The reader, with `true` when the body was read to its end, so that what follows in the
-    /// buffer is the next request.
-    back: Option<(Box<Reader>, bool)>,
+    /// The reader, and what is left of the body.
+    back: Option<(Box<Reader>, Rest)>,
     /// The connection is closing: the body fails on its next poll and lets the socket go.
     abandoned: bool,
     /// The task waiting on the body's next read, woken when the body is abandoned.
@@ -71,12 +85,12 @@ impl Slot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn give_back(&self, reader: Box<Reader>, clean: bool) {
-        self.lock().back = Some((reader, clean));
+    fn give_back(&self, reader: Box<Reader>, rest: Rest) {
+        self.lock().back = Some((reader, rest));
     }
 
     /// The reader, once its body has given it back.
-    pub(super) fn take(&self) -> Option<(Box<Reader>, bool)> {
+    pub(super) fn take(&self) -> Option<(Box<Reader>, Rest)> {
         self.lock().back.take()
     }
 
@@ -182,15 +196,15 @@ impl RequestBody {
 
 impl Stream {
     /// Hands the reader back to the connection.
-    fn give_back(&mut self, clean: bool) {
+    fn give_back(&mut self, rest: Rest) {
         if let Some(r) = self.reader.take() {
-            self.slot.give_back(r, clean);
+            self.slot.give_back(r, rest);
         }
     }
 
     fn finish(&mut self) {
         self.decode = Decode::Done;
-        self.give_back(true);
+        self.give_back(Rest::Nothing);
     }
 
     fn poll_decode(
@@ -266,9 +280,15 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        // Left before its end: what is still on the wire is not a request.
-        let clean = self.decode == Decode::Done;
-        self.give_back(clean);
+        // Left before its end (an early answer): what is still on the wire is not a request.
+        // A short rest of known length is skipped, as nginx does, so that the connection
+        // serves on; a client still waiting for `100 Continue` may never send it.
+        let rest = match self.decode {
+            Decode::Done => Rest::Nothing,
+            Decode::Length(n) if n <= MAX_SKIP && self.expect.is_none() => Rest::Skip(n),
+            _ => Rest::Unknown,
+        };
+        self.give_back(rest);
     }
 }
 
@@ -296,7 +316,7 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Err(e))) => {
                     // The framing is lost: the connection cannot carry another request.
                     s.decode = Decode::Done;
-                    s.give_back(false);
+                    s.give_back(Rest::Unknown);
                     Poll::Ready(Some(Err(e)))
                 }
                 polled => polled,

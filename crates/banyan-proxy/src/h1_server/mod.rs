@@ -18,7 +18,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use http::{Method, Response, Version};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -31,7 +31,7 @@ pub(crate) use head::Limits;
 use crate::body::{ClientBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::server::ConnState;
-use body::Slot;
+use body::{Rest, Slot};
 use head::Framing;
 use write::{Asked, Writer};
 
@@ -47,7 +47,19 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
     let mut writer = Writer::new(wr, conn.clone());
     let slot: Arc<Slot> = Arc::default();
     let mut fields = Vec::new();
+    // Bytes of the last request's body that nobody read, to drop before the next head.
+    let mut skip = 0u64;
     loop {
+        while skip > 0 {
+            if reader.buf.is_empty()
+                && !matches!(poll_fn(|cx| reader.poll_fill(cx)).await, Ok(n) if n > 0)
+            {
+                return;
+            }
+            let n = skip.min(reader.buf.len() as u64);
+            reader.buf.advance(n as usize);
+            skip -= n;
+        }
         // Parsed again only when a line may have ended: a head trickled a byte at a time is
         // not scanned whole for every byte.
         let mut parsed_to = 0;
@@ -114,7 +126,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         };
         conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
 
-        let mut back = kept.map(|r| (r, true)).or_else(|| slot.take());
+        let mut back = kept.map(|r| (r, Rest::Nothing)).or_else(|| slot.take());
         let says_close = resp
             .headers()
             .get(http::header::CONNECTION)
@@ -122,7 +134,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         let keep_alive = head.keep_alive
             && !says_close
             && !conn.draining.load(Ordering::Relaxed)
-            && back.as_ref().is_none_or(|(_, clean)| *clean);
+            && back.as_ref().is_none_or(|(_, rest)| *rest != Rest::Unknown);
         let written = writer.response(resp, asked, keep_alive).await;
         if back.is_none() {
             // The body was still out (streaming beside the response); it is over now, or the
@@ -131,8 +143,14 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         }
         match (written, back) {
             // A drain that began while the response was written ends the connection here.
-            (Ok(true), Some((r, true))) if keep_alive && !conn.draining.load(Ordering::Relaxed) => {
+            (Ok(true), Some((r, rest @ (Rest::Nothing | Rest::Skip(_)))))
+                if keep_alive && !conn.draining.load(Ordering::Relaxed) =>
+            {
                 reader = r;
+                skip = match rest {
+                    Rest::Skip(n) => n,
+                    _ => 0,
+                };
             }
             (Ok(_), Some((r, _))) => return close(r, writer).await,
             _ => {

@@ -571,3 +571,41 @@ async fn a_204_from_an_upstream_goes_out_without_a_length() {
     assert_eq!(r[0].header("x-a"), Some("1"));
     task.abort();
 }
+
+#[tokio::test]
+async fn a_short_unread_body_is_skipped_and_the_connection_serves_on() {
+    // Answered before its body arrived (no route): the body is read and dropped when it comes,
+    // never parsed as a request, and the connection takes the next one, as nginx does.
+    let (rec, gw) = setup().await;
+    let hidden = "GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    let head = format!(
+        "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        hidden.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let first = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(first.iter().map(|r| r.status).collect::<Vec<_>>(), [404]);
+    assert_eq!(first[0].header("connection"), None, "{first:?}");
+    let after = "GET /api/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    s.write_all(format!("{hidden}{after}").as_bytes())
+        .await
+        .expect("write");
+    let rest = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(rest.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    assert_eq!(rec.uris(), ["/api/after"]);
+}
+
+#[tokio::test]
+async fn a_long_unread_body_closes_the_connection() {
+    let (rec, gw) = setup().await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        .await
+        .expect("write");
+    let first = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(first.iter().map(|r| r.status).collect::<Vec<_>>(), [404]);
+    assert_eq!(first[0].header("connection"), Some("close"));
+    assert!(closed_within(&mut s, WAIT).await, "kept open");
+    assert_eq!(rec.backend.hits(), 0);
+}
