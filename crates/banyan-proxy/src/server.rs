@@ -239,7 +239,7 @@ impl ConnWatch {
 
     pub(crate) fn head_started(&self) {
         let t = self.start.elapsed().as_nanos() as u64;
-        self.head_since.store(t + 1, Ordering::Relaxed);
+        self.head_since.store(t + 1, Ordering::SeqCst);
     }
 
     pub(crate) fn head_done(&self) {
@@ -248,7 +248,7 @@ impl ConnWatch {
 
     /// When the head being waited for is due, if one is.
     fn head_due(&self, within: Duration) -> Option<Instant> {
-        match self.head_since.load(Ordering::Relaxed) {
+        match self.head_since.load(Ordering::SeqCst) {
             0 => None,
             t => Some(self.start + Duration::from_nanos(t - 1) + within),
         }

@@ -41,11 +41,12 @@ impl Reader {
     }
 }
 
-/// Chunk extensions a request body may carry in all (hyper's limit): they are not body bytes,
-/// so `max_body_bytes` does not count them.
+/// Chunk extensions a request body may carry, beyond a share of its data: they are not body
+/// bytes, so `max_body_bytes` does not count them. hyper allows 16 KiB in all; the share lets
+/// a long upload sign each of its chunks (S3's `chunk-signature`, about 80 bytes a chunk),
+/// while chunks of one byte with kilobytes of extensions are refused within a few chunks.
 const MAX_EXTENSIONS: u64 = 16 * 1024;
-/// A chunk-size line without extensions: at most 15 hex digits and CRLF.
-const PLAIN_SIZE_LINE: u64 = 17;
+const EXTENSION_SHARE: u64 = 64;
 
 /// The most of an unread body the connection reads and drops to serve the next request on it;
 /// past this it closes instead.
@@ -143,8 +144,10 @@ struct Stream {
     /// Set for `Expect: 100-continue`: told on the first read, so that the connection sends
     /// `100 Continue` only once the body is wanted.
     expect: Option<Arc<Notify>>,
-    /// Chunk-size line bytes beyond a plain size, summed over the body.
+    /// Chunk extension bytes (everything on a size line after its digits), summed.
     extensions: u64,
+    /// Data bytes so far.
+    data: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +193,7 @@ impl RequestBody {
             slot,
             expect,
             extensions: 0,
+            data: 0,
         })))
     }
 }
@@ -223,7 +227,17 @@ impl Stream {
             {
                 expect.notify_one();
             }
-            let before = reader.buf.len();
+            let (before, digits) = match self.decode {
+                Decode::Chunked(Chunk::Size) => (
+                    reader.buf.len(),
+                    reader
+                        .buf
+                        .iter()
+                        .take_while(|b| b.is_ascii_hexdigit())
+                        .count(),
+                ),
+                _ => (reader.buf.len(), 0),
+            };
             match self.decode {
                 Decode::Done => return Poll::Ready(None),
                 Decode::Length(0) => {
@@ -245,17 +259,20 @@ impl Stream {
                 Decode::Chunked(state) => match decode_chunk_strict(state, &mut reader.buf) {
                     Ok(Step::Next(next, frame)) => {
                         if state == Chunk::Size {
-                            // What the size line took, past a plain size: its extensions.
-                            let line = (before - reader.buf.len()) as u64;
-                            self.extensions += line.saturating_sub(PLAIN_SIZE_LINE);
-                            if self.extensions > MAX_EXTENSIONS {
+                            // What the size line took after its digits and before its CRLF.
+                            let line = before - reader.buf.len();
+                            self.extensions += line.saturating_sub(digits + 2) as u64;
+                            if self.extensions > MAX_EXTENSIONS + self.data / EXTENSION_SHARE {
                                 return Poll::Ready(Some(Err(BodyError::Malformed(
-                                    "the chunk extensions exceed 16 KiB",
+                                    "the chunk extensions are too large for the data",
                                 ))));
                             }
                         }
                         self.decode = Decode::Chunked(next);
                         if let Some(frame) = frame {
+                            if let Some(d) = frame.data_ref() {
+                                self.data += d.len() as u64;
+                            }
                             return Poll::Ready(Some(Ok(frame)));
                         }
                     }

@@ -141,6 +141,11 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
             // connection cannot go on.
             back = slot.take();
         }
+        if writer.reset {
+            // The reader goes with it, if it is here: the socket closes with a reset.
+            writer.abort();
+            return;
+        }
         match (written, back) {
             // A drain that began while the response was written ends the connection here.
             (Ok(true), Some((r, rest @ (Rest::Nothing | Rest::Skip(_)))))
@@ -161,6 +166,11 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
             }
         }
         conn.watch.head_started();
+        // Read after the wait is marked, as the drain marks the server draining before it looks
+        // for waiting connections: one of the two always sees the other.
+        if conn.draining.load(Ordering::SeqCst) {
+            return close(reader, writer).await;
+        }
     }
 }
 
@@ -179,6 +189,12 @@ async fn with_continue(
     let mut sending = false;
     let resp = poll_fn(|cx| {
         if let Poll::Ready(r) = handled.as_mut().poll(cx) {
+            // A body read by another task (an HTTP/2 upstream's) may have been wanted just
+            // before the answer came: the client then gets its 100 first, and may send the
+            // body, which the connection then skips.
+            if !sending && told.as_mut().poll(cx).is_ready() {
+                writer.queue_raw(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
             return Poll::Ready(Ok(r));
         }
         if !sending && told.as_mut().poll(cx).is_ready() {

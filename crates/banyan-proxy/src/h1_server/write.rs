@@ -51,6 +51,9 @@ pub(super) struct Writer {
     buf: BytesMut,
     queue: Vec<Bytes>,
     conn: Arc<ConnState>,
+    /// The last response was cut short where its end could not show it: the connection must
+    /// end with a reset, not a close that would make it look whole.
+    pub reset: bool,
 }
 
 impl Writer {
@@ -60,6 +63,7 @@ impl Writer {
             buf: BytesMut::with_capacity(4096),
             queue: Vec::new(),
             conn,
+            reset: false,
         }
     }
 
@@ -108,7 +112,13 @@ impl Writer {
         encode_head(&mut self.buf, status, reason, &headers);
         // A response the gateway made says its length to a HEAD as it would to a GET.
         let head_length = match &body {
-            ProxyBody::Full(_) if asked.head && !headers.contains_key(CONTENT_LENGTH) => {
+            ProxyBody::Full(_)
+                if asked.head
+                    && !headers.contains_key(CONTENT_LENGTH)
+                    && !status.is_informational()
+                    && status != StatusCode::NO_CONTENT
+                    && status != StatusCode::NOT_MODIFIED =>
+            {
                 body.size_hint().exact()
             }
             _ => None,
@@ -199,9 +209,7 @@ impl Writer {
             // What did arrive is written; the client sees the message cut short. A body that
             // ends with the connection could look whole after a plain close: it is reset.
             self.flush().await?;
-            if framing == Framing::Close {
-                let _ = socket2::SockRef::from(self.io.as_ref()).set_linger(Some(Duration::ZERO));
-            }
+            self.reset = framing == Framing::Close;
             return Ok(false);
         }
         match framing {
@@ -283,6 +291,14 @@ impl Writer {
             self.buf = BytesMut::with_capacity(4096);
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Ends the connection with a reset: no FIN goes out, so the client cannot take what it got
+    /// for a whole response.
+    pub(super) fn abort(self) {
+        let _ = socket2::SockRef::from(self.io.as_ref()).set_linger(Some(Duration::ZERO));
+        // Dropped, the write half would shut the socket down (a FIN) first.
+        self.io.forget();
     }
 
     /// Ends the sending side; what was written is delivered first.

@@ -609,3 +609,63 @@ async fn a_long_unread_body_closes_the_connection() {
     assert!(closed_within(&mut s, WAIT).await, "kept open");
     assert_eq!(rec.backend.hits(), 0);
 }
+
+#[tokio::test]
+async fn a_cut_body_to_an_http10_client_ends_with_a_reset_not_a_close() {
+    // An HTTP/1.0 client reads a body of unknown length until the connection ends; a plain
+    // close after a failed upstream body would look like the whole response.
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = tokio::spawn(async move {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = read_request_head(&mut s, WAIT).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            .await;
+        // Gone before the last chunk.
+    });
+    let gw = TestGateway::start(&config(addr)).await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(b"GET /api/cut HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match tokio::time::timeout(WAIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) => break "a close",
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => break "a reset",
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => break "nothing",
+        }
+    };
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(end, "a reset", "after {text:?}");
+    upstream.abort();
+}
+
+#[tokio::test]
+async fn a_long_upload_may_sign_each_chunk() {
+    // S3's streaming uploads carry an 81-byte `chunk-signature` extension on every chunk of at
+    // least 8 KiB: far more than 16 KiB of extensions over a long upload, and let through.
+    let (rec, gw) = setup().await;
+    let data = "d".repeat(8192);
+    let chunks: String = (0..100)
+        .map(|i| format!("2000;chunk-signature={:064x}\r\n{data}\r\n", i))
+        .collect();
+    let req = format!(
+        "POST /api/s3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {chunks}0;chunk-signature={:064x}\r\n\r\n",
+        0
+    );
+    let r = exchange(&gw, &req).await;
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    let complete = rec.complete().await;
+    assert_eq!(complete.len(), 1);
+    assert_eq!(complete[0].1.len(), 100 * 8192);
+}
