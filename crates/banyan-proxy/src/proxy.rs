@@ -76,10 +76,9 @@ impl Gateway {
     pub async fn handle(&self, conn: &ConnInfo, req: Request<ClientBody>) -> Response<ProxyBody> {
         let snap = self.snapshot();
         let id = request_id(req.headers());
-        // The forwarding future is a few KiB; boxed once, it is never copied, where inline it
-        // would be copied whole each time the request's future moves (into the connection's
-        // slot, into a spawned HTTP/2 stream task).
-        let mut resp = match Box::pin(forward(&snap, conn, req, &id)).await {
+        // The forwarding future is a few KiB, kept inline: the HTTP/1.1 server pins it in its
+        // connection's task, where it never moves; HTTP/2 boxes the whole request (`server`).
+        let mut resp = match forward(&snap, conn, req, &id).await {
             Ok(r) => r,
             Err(e) => {
                 // The id is marked sensitive (for HPACK), which its Debug form hides.
