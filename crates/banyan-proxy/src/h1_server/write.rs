@@ -87,14 +87,16 @@ impl Writer {
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let declared_header = parts.headers.get(CONTENT_LENGTH);
-        let declared = declared_header.and_then(|v| parse_length(v.as_bytes()));
-        let declared_header = declared_header.is_some();
+        // The length is written here, once, as the gateway frames the body: a list or repeated
+        // lines from the upstream (`5, 5`) are never passed on to be read two ways.
+        let mut headers = parts.headers;
+        let declared = match headers.remove(CONTENT_LENGTH) {
+            Some(v) => parse_length(v.as_bytes()),
+            None => None,
+        };
         let framing = if no_body {
             Framing::None
-        } else if let Some(n) = declared {
-            Framing::Length(n)
-        } else if let Some(n) = body.size_hint().exact() {
+        } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
             Framing::Length(n)
         } else if asked.version == Version::HTTP_11 {
             Framing::Chunked
@@ -102,35 +104,29 @@ impl Writer {
             keep_alive = false;
             Framing::Close
         };
-        // RFC 9110 8.6: no Content-Length on a 1xx or 204, whatever the upstream sent; a
-        // client that believed one would take the next response for this one's body.
-        let mut headers = parts.headers;
-        if status.is_informational() || status == StatusCode::NO_CONTENT {
-            headers.remove(CONTENT_LENGTH);
-        }
         let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
         encode_head(&mut self.buf, status, reason, &headers);
-        // A response the gateway made says its length to a HEAD as it would to a GET.
-        let head_length = match &body {
-            ProxyBody::Full(_)
-                if asked.head
-                    && !headers.contains_key(CONTENT_LENGTH)
-                    && !status.is_informational()
-                    && status != StatusCode::NO_CONTENT
-                    && status != StatusCode::NOT_MODIFIED =>
-            {
-                body.size_hint().exact()
-            }
+        let length = match framing {
+            Framing::Length(n) => Some(n),
+            // RFC 9110 8.6: no Content-Length on a 1xx or 204, whatever the upstream sent; a
+            // client that believed one would take the next response for this one's body.
+            Framing::None if status.is_informational() || status == StatusCode::NO_CONTENT => None,
+            // A HEAD or 304 says the length a GET would have had: the upstream's, or that of
+            // a response the gateway made.
+            Framing::None => declared.or_else(|| match &body {
+                ProxyBody::Full(_) if asked.head && status != StatusCode::NOT_MODIFIED => {
+                    body.size_hint().exact()
+                }
+                _ => None,
+            }),
             _ => None,
         };
-        match (framing, head_length) {
-            (Framing::Length(n), _) | (_, Some(n)) if !declared_header => {
-                self.buf.put_slice(b"content-length: ");
-                self.buf.put_slice(itoa(n, &mut [0; 20]));
-                self.buf.put_slice(b"\r\n");
-            }
-            (Framing::Chunked, _) => self.buf.put_slice(b"transfer-encoding: chunked\r\n"),
-            _ => {}
+        if let Some(n) = length {
+            self.buf.put_slice(b"content-length: ");
+            self.buf.put_slice(itoa(n, &mut [0; 20]));
+            self.buf.put_slice(b"\r\n");
+        } else if framing == Framing::Chunked {
+            self.buf.put_slice(b"transfer-encoding: chunked\r\n");
         }
         if !headers.contains_key(CONNECTION) {
             if !keep_alive && asked.version == Version::HTTP_11 {

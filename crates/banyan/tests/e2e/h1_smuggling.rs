@@ -669,3 +669,33 @@ async fn a_long_upload_may_sign_each_chunk() {
     assert_eq!(complete.len(), 1);
     assert_eq!(complete[0].1.len(), 100 * 8192);
 }
+
+#[tokio::test]
+async fn an_upstream_length_given_twice_goes_out_once() {
+    // Equal lengths, repeated or listed, frame the upstream's response one way; passed on as
+    // they came, a client or cache behind could read them another.
+    for response in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
+    ] {
+        let (addr, _conns, task) = fixed_upstream(response).await;
+        let gw = TestGateway::start(&config(addr)).await;
+        let text = raw(
+            gw.addr(),
+            b"GET /api/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            WAIT,
+        )
+        .await;
+        let r = responses(text.as_bytes());
+        assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+        let lengths: Vec<_> = r[0]
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "content-length")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(lengths, ["5"], "{text}");
+        assert_eq!(r[0].body, b"hello");
+        task.abort();
+    }
+}
