@@ -699,3 +699,46 @@ async fn an_upstream_length_given_twice_goes_out_once() {
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let (rec, gw) = setup().await;
+    let text = raw(
+        gw.addr(),
+        b"GET /api/1 HTTP/1.1\r\nHost: x\r\n\r\n\
+          POST /api/2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo\
+          POST /api/3 HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\nthree!",
+        WAIT,
+    )
+    .await;
+    let r = responses(text.as_bytes());
+    let bodies: Vec<_> = r.iter().map(|r| String::from_utf8_lossy(&r.body)).collect();
+    assert_eq!(
+        bodies,
+        ["got 0 bytes", "got 3 bytes", "got 6 bytes"],
+        "{text}"
+    );
+    assert_eq!(rec.uris(), ["/api/1", "/api/2", "/api/3"]);
+}
+
+#[tokio::test]
+async fn http10_clients_keep_the_connection_only_when_they_ask() {
+    let (rec, gw) = setup().await;
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    s.write_all(b"GET /api/a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .expect("write");
+    let first = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(first.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    assert_eq!(first[0].header("connection"), Some("keep-alive"));
+    assert!(first[0].header("content-length").is_some(), "{first:?}");
+    // Without asking, the connection ends with the response.
+    s.write_all(b"GET /api/b HTTP/1.0\r\n\r\n")
+        .await
+        .expect("write");
+    let second = responses(&read_response(&mut s, WAIT).await);
+    assert_eq!(second.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    assert_eq!(second[0].header("connection"), None);
+    assert!(closed_within(&mut s, WAIT).await, "kept open");
+    assert_eq!(rec.uris(), ["/api/a", "/api/b"]);
+}
