@@ -19,7 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::body::ClientBody;
-use crate::h1_server::{self, Limits, READ_BLOCK};
+use crate::h1::READ_BLOCK;
+use crate::h1_server::{self, Limits};
 use crate::proxy::{ConnInfo, Gateway};
 use crate::snapshot::Snapshot;
 

@@ -44,7 +44,20 @@ const MAX_HEADERS: usize = 128;
 const MAX_CHUNK_LINE: usize = 4096;
 /// Reads go into at least this much free buffer; a buffer with less gets a new block.
 const MIN_READ: usize = 4096;
-const READ_BLOCK: usize = 16 * 1024;
+pub(crate) const READ_BLOCK: usize = 16 * 1024;
+
+/// Reads what `io` has into `buf`, in blocks of `READ_BLOCK` once less than `MIN_READ` is free;
+/// `Ok(0)` is the end of the stream. Both sides of the gateway read HTTP/1.1 this way.
+pub(crate) fn poll_fill<R: tokio::io::AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < MIN_READ {
+        buf.reserve(READ_BLOCK);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
 
 /// What went wrong between the gateway and an HTTP/1.1 upstream.
 #[derive(Debug, thiserror::Error)]
@@ -127,10 +140,7 @@ impl Conn {
 
     /// Reads what the socket has into the buffer; `Ok(0)` is the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < MIN_READ {
-            self.buf.reserve(READ_BLOCK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        poll_fill(&mut self.io, &mut self.buf, cx)
     }
 
     /// Reads until a final (non-1xx) response head is complete.

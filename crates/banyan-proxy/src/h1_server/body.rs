@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
 
@@ -14,10 +15,6 @@ use tokio::sync::Notify;
 
 use crate::h1::{Chunk, Step, decode_chunk_strict};
 use crate::server::ConnState;
-
-/// Reads go into at least this much free buffer; a buffer with less gets a new block.
-const MIN_READ: usize = 4096;
-pub(crate) const READ_BLOCK: usize = 16 * 1024;
 
 /// The read half of a client connection and what was read from it and not yet used.
 #[derive(Debug)]
@@ -30,10 +27,7 @@ pub(crate) struct Reader {
 impl Reader {
     /// Reads what the socket has into the buffer; `Ok(0)` is the end of the stream.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < MIN_READ {
-            self.buf.reserve(READ_BLOCK);
-        }
-        let r = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
+        let r = crate::h1::poll_fill(&mut self.io, &mut self.buf, cx);
         if matches!(r, Poll::Ready(Ok(_))) {
             self.conn.watch.touch();
         }
@@ -66,14 +60,17 @@ pub(super) enum Rest {
 /// Where a streamed body hands the reader back to its connection, and how the connection gives
 /// up on a body that another task still holds.
 #[derive(Debug, Default)]
-pub(super) struct Slot(Mutex<SlotState>);
+pub(super) struct Slot {
+    state: Mutex<SlotState>,
+    /// The connection is closing: the body fails on its next poll and lets the socket go.
+    /// Read on every poll of a streamed body, so it is kept outside the lock.
+    abandoned: AtomicBool,
+}
 
 #[derive(Debug, Default)]
 struct SlotState {
     /// The reader, and what is left of the body.
     back: Option<(Box<Reader>, Rest)>,
-    /// The connection is closing: the body fails on its next poll and lets the socket go.
-    abandoned: bool,
     /// The task waiting on the body's next read, woken when the body is abandoned.
     waker: Option<Waker>,
 }
@@ -81,7 +78,7 @@ struct SlotState {
 impl Slot {
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
         // A panic while holding this lock cannot leave the state half-written.
-        self.0
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -98,24 +95,23 @@ impl Slot {
     /// Makes the body still out fail at once, wherever it is polled, so that it drops the
     /// client's socket instead of holding it for as long as the client trickles bytes.
     pub(super) fn abandon(&self) {
-        let waker = {
-            let mut s = self.lock();
-            s.abandoned = true;
-            s.waker.take()
-        };
+        self.abandoned.store(true, Ordering::SeqCst);
+        // Taken under the lock that `park` stores under: a waker stored before this is woken
+        // here, and one stored after it sees the flag.
+        let waker = self.lock().waker.take();
         if let Some(w) = waker {
             w.wake();
         }
     }
 
     fn abandoned(&self) -> bool {
-        self.lock().abandoned
+        self.abandoned.load(Ordering::SeqCst)
     }
 
     /// Notes who waits for the body's next bytes.
     fn park(&self, waker: &Waker) {
         let mut s = self.lock();
-        if s.abandoned {
+        if self.abandoned() {
             waker.wake_by_ref();
         } else if !s.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             s.waker = Some(waker.clone());

@@ -23,7 +23,6 @@ use http::{Method, Response, Version};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-pub(crate) use body::READ_BLOCK;
 pub(crate) use body::Reader;
 pub use body::{BodyError, RequestBody};
 pub(crate) use head::Limits;

@@ -65,19 +65,7 @@ fn chunked_hidden() -> String {
 }
 
 #[tokio::test]
-async fn content_length_with_transfer_encoding_is_refused() {
-    let (rec, gw) = setup().await;
-    let body = chunked_hidden();
-    let req = format!(
-        "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
-    );
-    let r = exchange(&gw, &req).await;
-    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), [400]);
-    assert_eq!(rec.backend.hits(), 0);
-}
-
-#[tokio::test]
-async fn content_length_with_transfer_encoding_never_hides_a_request() {
+async fn content_length_with_transfer_encoding_is_refused_in_either_order() {
     let (rec, gw) = setup().await;
     // CL.TE: a parser that believes Content-Length sees `HIDDEN` as the next request.
     let body = chunked_hidden();
@@ -95,24 +83,17 @@ async fn content_length_with_transfer_encoding_never_hides_a_request() {
         s.write_all(req.as_bytes()).await.expect("write");
         let got = read_response(&mut s, WAIT).await;
         let r = responses(&got);
-        assert!(
-            matches!(r.first().map(|r| r.status), Some(200 | 400)),
+        // Refused in either order, and the connection is not trusted for another request.
+        assert_eq!(
+            r.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [400],
             "{r:?}"
         );
-        // Whatever it answered, the connection is not trusted for another request.
+        r[0].problem();
         assert!(closed_within(&mut s, WAIT).await, "connection kept open");
-        assert_eq!(r.len(), 1, "one response per connection: {r:?}");
     }
     assert_nothing_hidden(&rec);
-    // Where the request was served, the body was read as chunked, the way every parser
-    // downstream will read the re-framed request.
-    for (uri, body) in rec.complete().await {
-        match uri.as_str() {
-            "/api/a" => assert_eq!(body, HIDDEN.as_bytes()),
-            "/api/b" => assert!(body.is_empty(), "{body:?}"),
-            other => panic!("unexpected request {other}"),
-        }
-    }
+    assert_eq!(rec.backend.hits(), 0, "{:?}", rec.uris());
 }
 
 #[tokio::test]
@@ -265,13 +246,14 @@ async fn an_early_404_does_not_let_the_unread_body_become_a_request() {
         hidden.len()
     );
     let r = exchange(&gw, &req).await;
-    let statuses: Vec<u16> = r.iter().map(|r| r.status).collect();
-    // The body is either skipped (and the next request served) or the connection closed.
-    match statuses.as_slice() {
-        [404] => assert_eq!(rec.backend.hits(), 0),
-        [404, 200] => assert_eq!(rec.uris(), ["/api/after"]),
-        other => panic!("unexpected answers {other:?}: {r:?}"),
-    }
+    // The body arrived with its head: it is read by its length, dropped with the 404, and the
+    // request after it is served.
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [404, 200],
+        "{r:?}"
+    );
+    assert_eq!(rec.uris(), ["/api/after"]);
     r[0].problem();
     assert_nothing_hidden(&rec);
 }
