@@ -174,25 +174,33 @@ pub(crate) fn decode_chunk_strict(state: Chunk, buf: &mut BytesMut) -> Result<St
     decode_chunk_with(state, buf, true)
 }
 
-/// Whether `b` has a LF that does not end a CRLF. Every request head is scanned, so it looks
-/// at eight bytes at a time and at single bytes only around a LF.
+/// Whether `b` has a LF that does not end a CRLF. Every head is scanned, so it looks at eight
+/// bytes at a time: a word's LFs and CRs are found exactly, and each LF must have a CR one byte
+/// before it, in this word or at the end of the last.
 pub(crate) fn has_bare_lf(b: &[u8]) -> bool {
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let bare = |i: usize| b[i] == b'\n' && (i == 0 || b[i - 1] != b'\r');
+    const LOW7: u64 = u64::from_le_bytes([0x7f; 8]);
+    // The high bit of every byte of `w` equal to `byte`, and no other bit (no false positives,
+    // unlike the shorter `(x - 0x01..) & !x & 0x80..` test).
+    let find = |w: u64, byte: u8| {
+        let x = w ^ u64::from_le_bytes([byte; 8]);
+        !(((x & LOW7) + LOW7) | x | LOW7)
+    };
+    // The high bit of the byte before this word, when that byte was a CR.
+    let mut carry = 0u64;
     let mut words = b.chunks_exact(8);
-    for (n, w) in words.by_ref().enumerate() {
+    for w in words.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(w);
-        let x = u64::from_ne_bytes(word) ^ LF;
-        // A zero byte in `x` (a LF in the word) sets its high bit here; other bytes may too,
-        // but only next to a zero byte, so a word without a LF is never looked into.
-        if x.wrapping_sub(LOW) & !x & HIGH != 0 && (n * 8..n * 8 + 8).any(bare) {
+        let w = u64::from_le_bytes(word);
+        let (lf, cr) = (find(w, b'\n'), find(w, b'\r'));
+        if lf & !((cr << 8) | carry) != 0 {
             return true;
         }
+        carry = cr >> 56;
     }
-    (b.len() - words.remainder().len()..b.len()).any(bare)
+    let rest = words.remainder();
+    let start = b.len() - rest.len();
+    (start..b.len()).any(|i| b[i] == b'\n' && (i == 0 || b[i - 1] != b'\r'))
 }
 
 fn decode_chunk_with(state: Chunk, buf: &mut BytesMut, strict: bool) -> Result<Step, Error> {

@@ -4,15 +4,16 @@ use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::{Error, MAX_HEAD, MAX_HEADERS, Span};
+use super::{Error, MAX_HEAD, MAX_HEADERS, Names, Span};
 
 /// Parses the buffered response head, skipping interim (1xx) heads; `None` while it is
 /// incomplete. `spans` is scratch space, kept by the connection.
 pub(super) fn parse_head(
     buf: &mut BytesMut,
     spans: &mut Vec<Span>,
+    names: &mut Names,
     head_request: bool,
 ) -> Result<Option<Head>, Error> {
     loop {
@@ -66,7 +67,7 @@ pub(super) fn parse_head(
         let version = resp.version;
         let reason = resp.reason.and_then(|r| at(r.as_bytes()));
         let head = buf.split_to(len).freeze();
-        return build_head(&head, spans, status, version, reason, head_request).map(Some);
+        return build_head(&head, spans, names, status, version, reason, head_request).map(Some);
     }
 }
 
@@ -91,6 +92,7 @@ pub(super) enum Framing {
 pub(super) fn build_head(
     head: &Bytes,
     spans: &[Span],
+    names: &mut Names,
     status: StatusCode,
     version: Option<u8>,
     reason: Option<(usize, usize)>,
@@ -102,8 +104,11 @@ pub(super) fn build_head(
     let mut chunked = false;
     let mut encoded = false;
     let (mut close, mut keep_alive) = (false, false);
-    for s in spans {
-        let name = HeaderName::from_bytes(&head[s.name.0..s.name.0 + s.name.1])
+    let no_body =
+        head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    for (i, s) in spans.iter().enumerate() {
+        let name = names
+            .get(i, &head[s.name.0..s.name.0 + s.name.1])
             .map_err(|_| Error::Malformed("a header name is not valid"))?;
         let value = HeaderValue::from_maybe_shared(slice(s.value))
             .map_err(|_| Error::Malformed("a header value is not valid"))?;
@@ -115,6 +120,12 @@ pub(super) fn build_head(
                     return Err(Error::Malformed("the Content-Length values disagree"));
                 }
                 length = Some(n);
+            }
+            // A body's length travels as the body's exact size, and is written again where the
+            // response goes out; only a response without a body (to HEAD, a 304) keeps the field
+            // to say the length a GET would have had.
+            if !no_body {
+                continue;
             }
         } else if name == TRANSFER_ENCODING {
             for coding in value.as_bytes().split(|b| *b == b',') {
@@ -159,8 +170,6 @@ pub(super) fn build_head(
             "the response has both Content-Length and Transfer-Encoding",
         ));
     }
-    let no_body =
-        head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let framing = if no_body {
         Framing::Length(0)
     } else if chunked {

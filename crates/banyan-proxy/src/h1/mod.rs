@@ -23,7 +23,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;
-use http::{Method, Response};
+use http::{HeaderName, Method, Response};
 use http_body::Body;
 use tokio::net::TcpStream;
 
@@ -107,6 +107,46 @@ pub(crate) struct Conn {
     heard: bool,
     /// Header positions in the head being parsed, kept to save an allocation per response.
     spans: Vec<Span>,
+    /// The header names of the last response head.
+    names: Names,
+}
+
+/// Header names as the peer spelled them in its last head, by position. A peer sends the same
+/// fields in the same order head after head, so a name is mostly found here by comparing bytes,
+/// and not parsed and classified again. Names longer than [`Names::LONGEST`] and fields past
+/// [`Names::MOST`] are not remembered: the memory kept per connection stays under 1 KiB.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    seen: Vec<([u8; Names::LONGEST], u8, HeaderName)>,
+}
+
+impl Names {
+    const LONGEST: usize = 24;
+    const MOST: usize = 16;
+
+    /// The name of the `i`th field of a head, spelled `raw`.
+    pub(crate) fn get(
+        &mut self,
+        i: usize,
+        raw: &[u8],
+    ) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        if let Some((spelled, len, name)) = self.seen.get(i)
+            && spelled.get(..usize::from(*len)) == Some(raw)
+        {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if raw.len() <= Self::LONGEST && i < Self::MOST && i <= self.seen.len() {
+            let mut spelled = [0u8; Self::LONGEST];
+            spelled[..raw.len()].copy_from_slice(raw);
+            let entry = (spelled, raw.len() as u8, name.clone());
+            match self.seen.get_mut(i) {
+                Some(e) => *e = entry,
+                None => self.seen.push(entry),
+            }
+        }
+        Ok(name)
+    }
 }
 
 /// Where a header's name and value are in the head.
@@ -126,6 +166,7 @@ impl Conn {
             reused: false,
             heard: false,
             spans: Vec::new(),
+            names: Names::default(),
         })
     }
 
@@ -147,7 +188,12 @@ impl Conn {
     fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<Head, Error>> {
         loop {
             if !self.buf.is_empty() {
-                if let Some(head) = parse_head(&mut self.buf, &mut self.spans, head_request)? {
+                if let Some(head) = parse_head(
+                    &mut self.buf,
+                    &mut self.spans,
+                    &mut self.names,
+                    head_request,
+                )? {
                     return Poll::Ready(Ok(head));
                 }
                 if self.buf.len() > MAX_HEAD {
@@ -349,7 +395,13 @@ pub struct ReadResponse {
 #[cfg(feature = "fuzzing")]
 pub fn read_response(wire: &[u8], head_request: bool) -> Result<ReadResponse, Error> {
     let mut buf = BytesMut::from(wire);
-    let head = parse_head(&mut buf, &mut Vec::new(), head_request)?.ok_or(Error::Closed)?;
+    let head = parse_head(
+        &mut buf,
+        &mut Vec::new(),
+        &mut Names::default(),
+        head_request,
+    )?
+    .ok_or(Error::Closed)?;
     let mut body = Vec::new();
     match head.framing {
         Framing::Length(n) => {

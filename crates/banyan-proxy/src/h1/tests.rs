@@ -11,7 +11,12 @@ fn head(text: &str) -> Result<Option<Head>, Error> {
 }
 
 fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, Error> {
-    parse_head(&mut BytesMut::from(text), &mut Vec::new(), head_request)
+    parse_head(
+        &mut BytesMut::from(text),
+        &mut Vec::new(),
+        &mut Default::default(),
+        head_request,
+    )
 }
 
 fn framing(text: &str) -> (Framing, bool) {
@@ -82,6 +87,14 @@ fn the_framing_follows_rfc_9112() {
         h.headers["content-length"], "5",
         "and keeps its Content-Length"
     );
+    let h = head_of("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false)
+        .expect("parses")
+        .expect("complete");
+    assert_eq!(h.framing, Length(5));
+    assert!(
+        !h.headers.contains_key("content-length"),
+        "a body's length is its size, written once where the response goes out"
+    );
 }
 
 #[test]
@@ -113,7 +126,7 @@ fn interim_responses_are_skipped_and_the_rest_stays_buffered() {
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
          HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi",
     );
-    let h = parse_head(&mut buf, &mut Vec::new(), false)
+    let h = parse_head(&mut buf, &mut Vec::new(), &mut Default::default(), false)
         .expect("parses")
         .expect("complete");
     assert_eq!(h.status, StatusCode::CREATED);
@@ -138,7 +151,7 @@ fn an_incomplete_head_asks_for_more() {
 fn a_reason_phrase_that_is_not_utf8_is_dropped() {
     // Found by the fuzzer: httparse gives such a phrase as a static "", outside the buffer.
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\xff\xffC\r\nContent-Length: 0\r\n\r\n"[..]);
-    let h = parse_head(&mut buf, &mut Vec::new(), false)
+    let h = parse_head(&mut buf, &mut Vec::new(), &mut Default::default(), false)
         .expect("parses")
         .expect("complete");
     assert_eq!(h.status, StatusCode::OK);
@@ -319,8 +332,34 @@ proptest! {
     /// The word-at-a-time scan for a bare LF agrees with the obvious one.
     #[test]
     fn bare_lf_scan_agrees_with_a_byte_scan(b in proptest::collection::vec(
-        prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), Just(0x8a_u8), Just(0x0b_u8)], 0..40)) {
+        prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), Just(0x8a_u8), Just(0x8d_u8), Just(0x0b_u8), Just(0_u8)], 0..64)) {
         let slow = b.iter().enumerate().any(|(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'));
         prop_assert_eq!(super::has_bare_lf(&b), slow);
+    }
+}
+
+proptest! {
+    /// A remembered header name is the one parsing the spelling gives, whatever came before at
+    /// that position: never the last head's name for a field that changed.
+    #[test]
+    fn remembered_names_are_the_parsed_ones(heads in proptest::collection::vec(
+        proptest::collection::vec(prop_oneof![
+            Just("Host".to_string()),
+            Just("host".to_string()),
+            Just("Hos".to_string()),
+            Just("X-Custom".to_string()),
+            Just("x-custom".to_string()),
+            Just("X-Custom-Header-Name-Over-Twenty-Four".to_string()),
+            Just("Bad Name".to_string()),
+            Just(String::new()),
+            "[a-zA-Z-]{1,30}",
+        ], 0..20), 1..6)) {
+        let mut names = super::Names::default();
+        for head in heads {
+            for (i, raw) in head.iter().enumerate() {
+                let want = http::HeaderName::from_bytes(raw.as_bytes()).ok();
+                prop_assert_eq!(names.get(i, raw.as_bytes()).ok(), want, "{}", raw);
+            }
+        }
     }
 }

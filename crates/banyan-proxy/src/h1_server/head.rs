@@ -8,7 +8,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 use crate::error::GatewayError;
-use crate::h1::{has_bare_lf, parse_length};
+use crate::h1::{Names, has_bare_lf, parse_length};
 
 /// The most header slots parsed; `server.max_headers` is at most 1,000.
 const SLOTS: usize = 1000;
@@ -58,11 +58,12 @@ fn bad<T>(m: &str) -> Result<T, GatewayError> {
 
 /// Parses the head at the front of `buf`, taking it out of the buffer when it is complete;
 /// `None` while it is incomplete (and within the limits).
-/// `fields` is scratch space, kept by the connection.
+/// `fields` is scratch space, and `names` the last head's header names, kept by the connection.
 pub(super) fn parse(
     buf: &mut BytesMut,
     limits: Limits,
     fields: &mut Vec<(HeaderName, Option<(usize, usize)>)>,
+    names: &mut Names,
 ) -> Result<Option<Head>, GatewayError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; SLOTS];
     let slots = &mut slots[..limits.max_headers.clamp(1, SLOTS)];
@@ -118,8 +119,9 @@ pub(super) fn parse(
     let mut expect_continue = false;
     let mut trailers = false;
     fields.clear();
-    for f in req.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
+    for (i, f) in req.headers.iter().enumerate() {
+        let name = names
+            .get(i, f.name.as_bytes())
             .or_else(|_| bad("a header name is not valid"))?;
         if name == CONTENT_LENGTH {
             // A list of equal values (`5, 5`) is allowed by RFC 9110 8.6, and read two ways by
@@ -221,7 +223,12 @@ mod tests {
     };
 
     fn head(s: &str) -> Result<Option<Head>, GatewayError> {
-        parse(&mut BytesMut::from(s.as_bytes()), LIMITS, &mut Vec::new())
+        parse(
+            &mut BytesMut::from(s.as_bytes()),
+            LIMITS,
+            &mut Vec::new(),
+            &mut Names::default(),
+        )
     }
 
     fn refused(s: &str) -> String {
@@ -278,14 +285,14 @@ mod tests {
     #[test]
     fn the_head_leaves_the_buffer_and_the_rest_stays() {
         let mut buf = BytesMut::from(&b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\nGET /next"[..]);
-        let h = parse(&mut buf, LIMITS, &mut Vec::new())
+        let h = parse(&mut buf, LIMITS, &mut Vec::new(), &mut Names::default())
             .expect("valid")
             .expect("complete");
         assert_eq!(h.request.uri(), "/a?b");
         assert_eq!(h.request.headers()["host"], "x");
         assert_eq!(&buf[..], b"GET /next");
         assert!(
-            parse(&mut buf, LIMITS, &mut Vec::new())
+            parse(&mut buf, LIMITS, &mut Vec::new(), &mut Names::default())
                 .expect("valid so far")
                 .is_none()
         );
@@ -293,11 +300,15 @@ mod tests {
 
     #[test]
     fn limits_are_answered_with_their_status() {
-        let status =
-            |s: String| match parse(&mut BytesMut::from(s.as_bytes()), LIMITS, &mut Vec::new()) {
-                Err(e) => e.status().as_u16(),
-                Ok(h) => panic!("accepted: {h:?}"),
-            };
+        let status = |s: String| match parse(
+            &mut BytesMut::from(s.as_bytes()),
+            LIMITS,
+            &mut Vec::new(),
+            &mut Names::default(),
+        ) {
+            Err(e) => e.status().as_u16(),
+            Ok(h) => panic!("accepted: {h:?}"),
+        };
         let many: String = (0..11).map(|i| format!("X-{i}: 1\r\n")).collect();
         assert_eq!(status(format!("GET / HTTP/1.1\r\n{many}\r\n")), 431);
         assert_eq!(

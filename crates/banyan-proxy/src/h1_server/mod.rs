@@ -46,6 +46,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
     let mut writer = Writer::new(wr, conn.clone());
     let slot: Arc<Slot> = Arc::default();
     let mut fields = Vec::new();
+    let mut names = crate::h1::Names::default();
     // Bytes of the last request's body that nobody read, to drop before the next head.
     let mut skip = 0u64;
     loop {
@@ -64,7 +65,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         let mut parsed_to = 0;
         let head = loop {
             if reader.buf[parsed_to..].contains(&b'\n') {
-                match head::parse(&mut reader.buf, limits, &mut fields) {
+                match head::parse(&mut reader.buf, limits, &mut fields, &mut names) {
                     Ok(Some(head)) => break head,
                     Ok(None) => parsed_to = reader.buf.len(),
                     Err(e) => {
@@ -254,7 +255,8 @@ pub fn read_request(wire: &[u8]) -> Result<Option<ReadRequest>, GatewayError> {
         max_uri: 65_534,
     };
     let mut buf = BytesMut::from(wire);
-    let Some(head) = head::parse(&mut buf, limits, &mut Vec::new())? else {
+    let Some(head) = head::parse(&mut buf, limits, &mut Vec::new(), &mut Default::default())?
+    else {
         return Ok(None);
     };
     let mut body = Vec::new();
