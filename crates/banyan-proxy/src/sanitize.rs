@@ -1,10 +1,11 @@
 //! The header policy: the one function that decides which client headers reach an upstream,
 //! and the headers the gateway adds (`x-request-id`, `X-Forwarded-*`, `Forwarded`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 
 use banyan_model::net::Cidr;
+use bytes::Bytes;
 use http::header::{CONNECTION, HeaderName, TE};
 use http::{HeaderMap, HeaderValue};
 
@@ -91,51 +92,69 @@ impl HeaderPolicy {
         host: Option<&HeaderValue>,
         trusted: bool,
     ) {
+        if !trusted {
+            // What the client sent was removed by `clean_request`: each field is added anew.
+            headers.append(X_FORWARDED_FOR.clone(), peer.header.clone());
+            headers.append(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+            if let Some(h) = host {
+                headers.append(X_FORWARDED_HOST.clone(), h.clone());
+            }
+            if let Some(v) = peer.forwarded(host) {
+                headers.append(FORWARDED.clone(), v);
+            }
+            return;
+        }
         // A trusted proxy may have sent several lines; they form one list (RFC 9110 5.3).
-        let prev = if trusted {
-            joined(headers, &X_FORWARDED_FOR)
-        } else {
-            None
-        };
-        match prev.filter(|prev| !prev.is_empty()) {
+        match joined(headers, &X_FORWARDED_FOR).filter(|prev| !prev.is_empty()) {
             Some(prev) => set(headers, &X_FORWARDED_FOR, &format!("{prev}, {}", peer.ip)),
             None => {
                 headers.insert(X_FORWARDED_FOR.clone(), peer.header.clone());
             }
         }
-        if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        if !headers.contains_key(&X_FORWARDED_PROTO) {
             headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
         }
         if let Some(h) = host
-            && !(trusted && headers.contains_key(&X_FORWARDED_HOST))
+            && !headers.contains_key(&X_FORWARDED_HOST)
         {
             headers.insert(X_FORWARDED_HOST.clone(), h.clone());
         }
-        let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
-        let mut elem = String::with_capacity(peer.node.len() + host.len() + 32);
-        if trusted && let Some(prev) = joined(headers, &FORWARDED).filter(|p| !p.is_empty()) {
-            elem.push_str(&prev);
-            elem.push_str(", ");
-        }
-        elem.push_str("for=");
-        elem.push_str(&peer.node);
-        elem.push_str(";proto=http");
-        if !host.is_empty() {
-            // RFC 7239: a value that is not a token (`host:8080`, `[::1]`) is quoted. Hosts
-            // were validated, so they hold no `"` or `\` to escape.
-            let token = host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            elem.push_str(if token { ";host=" } else { ";host=\"" });
-            elem.push_str(host);
-            if !token {
-                elem.push('"');
-            }
-        }
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(elem)) {
+        let prev = joined(headers, &FORWARDED).filter(|p| !p.is_empty());
+        if let Some(v) = forwarded_element(prev.as_deref(), &peer.node, host) {
             headers.insert(FORWARDED.clone(), v);
         }
     }
+}
+
+/// A `Forwarded` value: `prev`, then this hop's element (RFC 7239).
+fn forwarded_element(
+    prev: Option<&str>,
+    node: &str,
+    host: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
+    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mut elem =
+        String::with_capacity(prev.map_or(0, |p| p.len() + 2) + node.len() + host.len() + 32);
+    if let Some(prev) = prev {
+        elem.push_str(prev);
+        elem.push_str(", ");
+    }
+    elem.push_str("for=");
+    elem.push_str(node);
+    elem.push_str(";proto=http");
+    if !host.is_empty() {
+        // RFC 7239: a value that is not a token (`host:8080`, `[::1]`) is quoted. Hosts were
+        // validated, so they hold no `"` or `\` to escape.
+        let token = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        elem.push_str(if token { ";host=" } else { ";host=\"" });
+        elem.push_str(host);
+        if !token {
+            elem.push('"');
+        }
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(elem)).ok()
 }
 
 /// A client address, formatted once per connection for the forwarding headers.
@@ -147,6 +166,9 @@ pub struct PeerAddr {
     pub header: HeaderValue,
     /// The address as a `Forwarded` node (`192.0.2.1`, `"[2001:db8::1]"`).
     pub node: String,
+    /// The last `Forwarded` value made for a client that is not a trusted proxy, with the host
+    /// it was made for: a connection's requests mostly name one host.
+    last_forwarded: LastForwarded,
 }
 
 impl PeerAddr {
@@ -164,7 +186,36 @@ impl PeerAddr {
             header: HeaderValue::from_str(&s)
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
             node,
+            last_forwarded: LastForwarded::default(),
         }
+    }
+
+    /// This hop's `Forwarded` element for a request to `host`.
+    fn forwarded(&self, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+        // A poisoned lock only means another request panicked while holding a cache.
+        let mut last = self
+            .last_forwarded
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((h, v)) = &*last
+            && h.as_ref() == host
+        {
+            return Some(v.clone());
+        }
+        let v = forwarded_element(None, &self.node, host)?;
+        *last = Some((host.cloned(), v.clone()));
+        Some(v)
+    }
+}
+
+/// Shared by the streams of an HTTP/2 connection, hence the lock; uncontended on HTTP/1.1.
+#[derive(Debug, Default)]
+struct LastForwarded(std::sync::Mutex<Option<(Option<HeaderValue>, HeaderValue)>>);
+
+impl Clone for LastForwarded {
+    fn clone(&self) -> Self {
+        Self::default()
     }
 }
 
@@ -258,7 +309,12 @@ fn pick_request_id(headers: &HeaderMap) -> HeaderValue {
 
 thread_local! {
     static RNG: Cell<(u64, u64)> = Cell::new(seed());
+    /// Ids made ahead, [`ID_LEN`] hex digits each: one allocation per [`ID_BATCH`] requests.
+    static IDS: RefCell<Bytes> = const { RefCell::new(Bytes::new()) };
 }
+
+const ID_LEN: usize = 32;
+const ID_BATCH: usize = 64;
 
 fn seed() -> (u64, u64) {
     use std::hash::{BuildHasher, Hasher};
@@ -276,28 +332,45 @@ fn seed() -> (u64, u64) {
 
 /// 128 random bits as 32 hex digits (xorshift128+, seeded per thread; unique, not secret).
 pub fn new_request_id() -> HeaderValue {
-    let (a, b) = RNG.with(|r| {
-        let next = || {
-            let (mut s1, s0) = r.get();
-            s1 ^= s1 << 23;
-            s1 ^= s1 >> 17 ^ s0 ^ (s0 >> 26);
-            r.set((s0, s1));
-            s1.wrapping_add(s0)
-        };
-        (next(), next())
+    let id = IDS.with(|ids| {
+        let mut ids = ids.borrow_mut();
+        if ids.is_empty() {
+            *ids = make_ids();
+        }
+        ids.split_to(ID_LEN)
     });
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 32];
-    for (i, byte) in a
-        .to_be_bytes()
-        .iter()
-        .chain(b.to_be_bytes().iter())
-        .enumerate()
-    {
-        buf[2 * i] = HEX[usize::from(byte >> 4)];
-        buf[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-    }
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    HeaderValue::from_maybe_shared(id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+fn make_ids() -> Bytes {
+    /// Two hex digits for each byte value.
+    const HEX: [[u8; 2]; 256] = {
+        let digits = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [digits[i >> 4], digits[i & 0xf]];
+            i += 1;
+        }
+        t
+    };
+    let mut out = Vec::with_capacity(ID_LEN * ID_BATCH);
+    RNG.with(|r| {
+        let (mut s1, mut s0) = r.get();
+        for _ in 0..ID_BATCH * ID_LEN / 16 {
+            // xorshift128+
+            let mut x = s1;
+            (s1, s0) = (s0, {
+                x ^= x << 23;
+                x ^ s0 ^ (x >> 17) ^ (s0 >> 26)
+            });
+            for b in s0.wrapping_add(s1).to_be_bytes() {
+                out.extend_from_slice(&HEX[usize::from(b)]);
+            }
+        }
+        r.set((s1, s0));
+    });
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -388,7 +461,22 @@ mod tests {
         h.insert("x-request-id", HeaderValue::from_static("bad id<script>"));
         let made = request_id(&h);
         assert_eq!(made.len(), 32);
-        assert_ne!(new_request_id(), new_request_id());
+        // Made in batches: across several, every id is new and 32 lowercase hex digits.
+        let ids: std::collections::HashSet<_> = (0..5 * ID_BATCH)
+            .map(|_| {
+                let id = new_request_id();
+                assert!(
+                    id.len() == 32
+                        && id
+                            .as_bytes()
+                            .iter()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)),
+                    "{id:?}"
+                );
+                id
+            })
+            .collect();
+        assert_eq!(ids.len(), 5 * ID_BATCH);
     }
 
     proptest! {
