@@ -63,11 +63,13 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
         return Err(PathError::NotAbsolute);
     }
     // Fast path: nothing to decode or merge; only the dot-segment check remains.
-    if !bytes
-        .iter()
-        .any(|&b| b == b'%' || b == b'\\' || !(0x21..=0x7e).contains(&b))
-        && !path.contains("//")
-    {
+    let mut prev = 0u8;
+    let plain = bytes.iter().all(|&b| {
+        let merge = b == b'/' && prev == b'/';
+        prev = b;
+        b != b'%' && b != b'\\' && (0x21..=0x7e).contains(&b) && !merge
+    });
+    if plain {
         check_segments(path)?;
         return Ok(Cow::Borrowed(path));
     }
@@ -141,9 +143,13 @@ fn check_double_encoding(out: &str) -> Result<(), PathError> {
 }
 
 fn check_segments(path: &str) -> Result<(), PathError> {
-    for seg in path.split('/') {
-        let head = seg.split(';').next().unwrap_or(seg);
-        if head == "." || head == ".." {
+    // A dot segment needs a dot: most paths are cleared by this one scan.
+    if !path.as_bytes().contains(&b'.') {
+        return Ok(());
+    }
+    for seg in path.as_bytes().split(|&b| b == b'/') {
+        let head = seg.split(|&b| b == b';').next().unwrap_or(seg);
+        if head == b"." || head == b".." {
             return Err(PathError::DotSegment);
         }
     }
