@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
-use http::{HeaderMap, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 use http_body::Body;
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -87,13 +87,11 @@ impl Writer {
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        // The length is written here, once, as the gateway frames the body: a list or repeated
+        // The length is written below, once, as the gateway frames the body: a list or repeated
         // lines from the upstream (`5, 5`) are never passed on to be read two ways.
-        let mut headers = parts.headers;
-        let declared = match headers.remove(CONTENT_LENGTH) {
-            Some(v) => parse_length(v.as_bytes()),
-            None => None,
-        };
+        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+        let seen = encode_head(&mut self.buf, status, reason, &parts.headers);
+        let declared = seen.length.and_then(|v| parse_length(v.as_bytes()));
         let framing = if no_body {
             Framing::None
         } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
@@ -104,8 +102,6 @@ impl Writer {
             keep_alive = false;
             Framing::Close
         };
-        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
-        encode_head(&mut self.buf, status, reason, &headers);
         let length = match framing {
             Framing::Length(n) => Some(n),
             // RFC 9110 8.6: no Content-Length on a 1xx or 204, whatever the upstream sent; a
@@ -128,14 +124,14 @@ impl Writer {
         } else if framing == Framing::Chunked {
             self.buf.put_slice(b"transfer-encoding: chunked\r\n");
         }
-        if !headers.contains_key(CONNECTION) {
+        if !seen.connection {
             if !keep_alive && asked.version == Version::HTTP_11 {
                 self.buf.put_slice(b"connection: close\r\n");
             } else if keep_alive && asked.version == Version::HTTP_10 {
                 self.buf.put_slice(b"connection: keep-alive\r\n");
             }
         }
-        if !headers.contains_key(DATE) {
+        if !seen.date {
             put_date(&mut self.buf);
         }
         self.buf.put_slice(b"\r\n");
@@ -303,12 +299,22 @@ impl Writer {
     }
 }
 
-fn encode_head(
+/// What [`encode_head`] saw of the fields that the gateway writes itself when they are missing.
+#[derive(Debug, Default)]
+struct Seen<'a> {
+    /// The first `Content-Length`; no `Content-Length` field is written.
+    length: Option<&'a HeaderValue>,
+    date: bool,
+    connection: bool,
+}
+
+/// Writes the status line and every field but `Content-Length`, in one pass over the fields.
+fn encode_head<'a>(
     buf: &mut BytesMut,
     status: StatusCode,
     reason: Option<&hyper::ext::ReasonPhrase>,
-    headers: &HeaderMap,
-) {
+    headers: &'a HeaderMap,
+) -> Seen<'a> {
     buf.reserve(64 + headers.len() * 48);
     buf.put_slice(b"HTTP/1.1 ");
     buf.put_slice(status.as_str().as_bytes());
@@ -318,7 +324,20 @@ fn encode_head(
         None => buf.put_slice(status.canonical_reason().unwrap_or("").as_bytes()),
     }
     buf.put_slice(b"\r\n");
-    encode_fields(buf, headers);
+    let mut seen = Seen::default();
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH {
+            seen.length.get_or_insert(value);
+            continue;
+        }
+        seen.date |= name == DATE;
+        seen.connection |= name == CONNECTION;
+        buf.put_slice(name.as_str().as_bytes());
+        buf.put_slice(b": ");
+        buf.put_slice(value.as_bytes());
+        buf.put_slice(b"\r\n");
+    }
+    seen
 }
 
 fn encode_fields(buf: &mut BytesMut, headers: &HeaderMap) {
@@ -396,8 +415,25 @@ mod tests {
         let mut buf = BytesMut::new();
         let mut h = HeaderMap::new();
         h.insert("x-a", "1".parse().expect("value"));
-        encode_head(&mut buf, StatusCode::NOT_FOUND, None, &h);
+        let seen = encode_head(&mut buf, StatusCode::NOT_FOUND, None, &h);
         assert_eq!(&buf[..], b"HTTP/1.1 404 Not Found\r\nx-a: 1\r\n");
+        assert!(seen.length.is_none() && !seen.date && !seen.connection);
+        buf.clear();
+        // The length is left to the writer, which frames the body; the first one is reported.
+        let mut h = h.clone();
+        h.append("content-length", "5".parse().expect("value"));
+        h.append("content-length", "6".parse().expect("value"));
+        h.insert("date", "today".parse().expect("value"));
+        h.insert("connection", "x-a".parse().expect("value"));
+        let seen = encode_head(&mut buf, StatusCode::OK, None, &h);
+        assert_eq!(
+            &buf[..],
+            b"HTTP/1.1 200 OK\r\nx-a: 1\r\ndate: today\r\nconnection: x-a\r\n"
+        );
+        assert_eq!(seen.length.map(|v| v.as_bytes()), Some(&b"5"[..]));
+        assert!(seen.date && seen.connection);
+        buf.clear();
+        let h = HeaderMap::from_iter([("x-a".parse().expect("name"), "1".parse().expect("value"))]);
         buf.clear();
         encode_head(&mut buf, StatusCode::from_u16(599).expect("code"), None, &h);
         assert_eq!(&buf[..], b"HTTP/1.1 599 \r\nx-a: 1\r\n");
