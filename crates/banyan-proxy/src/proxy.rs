@@ -149,11 +149,11 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     // One authority: HTTP/2's :authority or the absolute-form target, and a Host header must
     // agree; HTTP/1.1 needs exactly one Host.
     let mut hosts = headers.get_all(HOST).iter();
-    let host_header = hosts.next();
+    let host_value = hosts.next();
     if hosts.next().is_some() {
         return bad("more than one Host header");
     }
-    let host_header = match host_header.map(|h| h.to_str()) {
+    let host_header = match host_value.map(|h| h.to_str()) {
         Some(Ok(h)) => Some(h),
         Some(Err(_)) => return bad("the Host header is not valid"),
         None => None,
@@ -188,8 +188,8 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     }
     let normal = normalize_host(raw_host)
         .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))?;
-    let sent = match host_header {
-        Some(_) => headers.get(HOST).cloned(),
+    let sent = match host_value {
+        Some(h) => Some(h.clone()),
         None => HeaderValue::from_str(raw_host).ok(),
     };
     Ok(Head {
