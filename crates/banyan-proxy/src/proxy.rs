@@ -3,6 +3,7 @@
 //! Every protocol (HTTP/1.1, HTTP/2) enters through [`Gateway::handle`], so limits, deadlines
 //! and sanitizing cannot drift apart between them.
 
+use std::borrow::Cow;
 use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -306,14 +307,24 @@ async fn forward(
             absolute.as_str()
         }
     };
-    let uri = upstream_uri(
-        origin,
-        &endpoint.base_path,
-        route,
-        &path,
-        &captures,
-        req.uri().query(),
-    )?;
+    let unchanged = origin.is_empty()
+        && endpoint.base_path.is_empty()
+        && route.rewrite.is_none()
+        && matches!(path, Cow::Borrowed(_))
+        && req.uri().authority().is_none();
+    let uri = if unchanged {
+        // An origin-form target that was canonical and is not rewritten goes out as it came.
+        req.uri().clone()
+    } else {
+        upstream_uri(
+            origin,
+            &endpoint.base_path,
+            route,
+            &path,
+            &captures,
+            req.uri().query(),
+        )?
+    };
     let (mut parts, body) = req.into_parts();
     // Room for what is added below (forwarding headers, request id, Host, TE) at once, rather
     // than growing the map on the way.
