@@ -22,6 +22,10 @@ use tokio::net::TcpStream;
 use crate::body::{BoxError, LimitedBody};
 use crate::h1;
 
+/// A request on its way to an upstream, until its response head arrives.
+pub type Sending<'a> =
+    Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'a>>;
+
 /// What makes connections to one endpoint interchangeable between services.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TransportKey {
@@ -93,19 +97,20 @@ impl EndpointPool {
     /// Sends the request (origin-form target for HTTP/1.1, absolute for HTTP/2) on a pooled
     /// connection, or a new one. A request that an idle connection closed before taking is
     /// sent again on the next, so a keep-alive race with the upstream costs no request.
-    pub async fn send(
+    /// The future comes boxed, built to hold only what its protocol needs: for HTTP/1.1 the
+    /// request already encoded (the head is not kept), under 1 KiB, where the allocator's
+    /// fast path serves it.
+    pub fn send(
         self: &Arc<Self>,
         mut head: http::request::Parts,
         body: LimitedBody,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+    ) -> Sending<'_> {
         match self.transport.protocol {
-            UpstreamProtocol::Http1 => self.send_h1(h1::Exchange::new(&head, body)).await,
-            // Boxed: its future (with a copy of the request for a re-send) is the larger one,
-            // and would make every HTTP/1.1 request's future as large.
+            UpstreamProtocol::Http1 => Box::pin(self.send_h1(h1::Exchange::new(&head, body))),
             UpstreamProtocol::Http2 => {
                 // What the client's connection left in them is not for the upstream's.
                 head.extensions.clear();
-                Box::pin(self.send_h2(Request::from_parts(head, body))).await
+                Box::pin(self.send_h2(Request::from_parts(head, body)))
             }
         }
     }
