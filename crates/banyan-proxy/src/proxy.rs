@@ -5,14 +5,18 @@
 
 use std::borrow::Cow;
 use std::error::Error as _;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use arc_swap::ArcSwap;
 use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
+use tokio::time::{Instant, Sleep};
 
 use crate::body::{BodyTooLarge, ClientBody, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
@@ -74,12 +78,21 @@ impl Gateway {
     }
 
     /// Serves one request. Never fails: errors become problem+json responses.
-    pub async fn handle(&self, conn: &ConnInfo, req: Request<ClientBody>) -> Response<ProxyBody> {
+    ///
+    /// `timer` is the connection's route timer, reset for this request: a connection that
+    /// serves one request at a time keeps one timer registered, and moving its deadline later
+    /// costs an atomic update, not a registration. Without one, the request makes its own.
+    pub async fn handle(
+        &self,
+        conn: &ConnInfo,
+        req: Request<ClientBody>,
+        timer: Option<Pin<&mut Sleep>>,
+    ) -> Response<ProxyBody> {
         let snap = self.snapshot();
         let id = request_id(req.headers());
         // The forwarding future is a few KiB, kept inline: the HTTP/1.1 server pins it in its
         // connection's task, where it never moves; HTTP/2 boxes the whole request (`server`).
-        let mut resp = match forward(&snap, conn, req, &id).await {
+        let mut resp = match forward(&snap, conn, req, &id, timer).await {
             Ok(r) => r,
             Err(e) => {
                 // The id is marked sensitive (for HPACK), which its Debug form hides.
@@ -205,6 +218,7 @@ async fn forward(
     conn: &ConnInfo,
     mut req: Request<ClientBody>,
     id: &HeaderValue,
+    timer: Option<Pin<&mut Sleep>>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
     // 1. Sanitize: check the head, find the canonical path, and apply the header policy
     //    before routing, so that no matcher sees a header the backend will not (a client's
@@ -357,14 +371,24 @@ async fn forward(
     let body = LimitedBody::new(body, route.max_body, snap.policy.clone());
 
     // 7. Forward, with the route's deadline for the response head.
-    // Boxed: moved whole into the timeout and then into this future, the send future costs
-    // more in copies than its allocation (about 160 instructions per request, measured).
-    let sending = Box::pin(endpoint.pool.send(parts, body));
-    let sent = tokio::time::timeout(route.timeout, sending).await;
+    // Boxed (by `send`): moved whole into the timeout and then into this future, the send
+    // future costs more in copies than its allocation.
+    let mut sending = endpoint.pool.send(parts, body);
+    let sent = match timer {
+        Some(mut timer) => {
+            timer.as_mut().reset(Instant::now() + route.timeout);
+            poll_fn(|cx| match sending.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+            })
+            .await
+        }
+        None => tokio::time::timeout(route.timeout, sending).await.ok(),
+    };
     let mut resp = match sent {
-        Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
-        Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(r)) => r,
+        None => return Err(GatewayError::UpstreamTimeout(route.timeout)),
+        Some(Err(e)) => return Err(classify(&e)),
+        Some(Ok(r)) => r,
     };
     clean_response(resp.headers_mut());
     Ok(resp.map(ProxyBody::Upstream))

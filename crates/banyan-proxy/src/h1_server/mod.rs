@@ -47,6 +47,8 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
     let slot: Arc<Slot> = Arc::default();
     let mut fields = Vec::new();
     let mut names = crate::h1::Names::default();
+    // The route timer, reset for each request; registered once, on the first.
+    let mut timer = pin!(tokio::time::sleep(std::time::Duration::ZERO));
     // Bytes of the last request's body that nobody read, to drop before the next head.
     let mut skip = 0u64;
     loop {
@@ -112,7 +114,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
 
         conn.watch.in_flight.fetch_add(1, Ordering::Relaxed);
         let resp = {
-            let handled = pin!(conn.gateway.handle(&conn.info, req));
+            let handled = pin!(conn.gateway.handle(&conn.info, req, Some(timer.as_mut())));
             match expect {
                 None => handled.await,
                 Some(wanted) => match with_continue(handled, &wanted, &mut writer).await {

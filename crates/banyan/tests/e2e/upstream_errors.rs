@@ -128,3 +128,51 @@ async fn weighted_round_robin_gives_each_endpoint_its_share() {
         "{answers:?}"
     );
 }
+
+/// One keep-alive connection takes turns on routes with different timeouts, and each request
+/// gets its own route's deadline: the connection's timer moves earlier as well as later, and
+/// runs again after it fired.
+#[tokio::test]
+async fn each_request_on_a_connection_gets_its_own_routes_deadline() {
+    let gate = Gate::new();
+    let slow = Backend::held(gate.clone(), "too late").await;
+    let fast = Backend::fixed("quick").await;
+    let yaml = format!(
+        "listeners:\n  - {{ name: public, address: \"127.0.0.1:0\" }}\nadmin: {{ enabled: false }}\n\
+         services:\n\
+         \x20 - {{ name: slow, endpoints: [{{ url: \"http://{}\" }}] }}\n\
+         \x20 - {{ name: fast, endpoints: [{{ url: \"http://{}\" }}] }}\n\
+         routes:\n\
+         \x20 - {{ name: slow, match: {{ path: /slow }}, service: slow, timeout: 300ms }}\n\
+         \x20 - {{ name: fast, match: {{ path: /fast }}, service: fast, timeout: 60s }}\n",
+        slow.addr, fast.addr
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    for (i, (path, want)) in [
+        ("/fast", 200),
+        ("/slow", 504),
+        ("/fast", 200),
+        ("/slow", 504),
+        ("/slow", 504),
+        ("/fast", 200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        // Far less than the 60 s the connection's last request had: only the route's own
+        // 300 ms lets the 504 come within it.
+        let got = crate::wire::responses(
+            &crate::wire::read_response(&mut s, Duration::from_secs(10)).await,
+        );
+        let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [want], "request {i}, {path}");
+    }
+    assert_eq!(slow.hits(), 3);
+    gate.open();
+}
