@@ -394,18 +394,20 @@ fn make_ids() -> Bytes {
         }
         t
     };
-    let mut out = Vec::with_capacity(ID_LEN * ID_BATCH);
+    let mut out = vec![0u8; ID_LEN * ID_BATCH];
     RNG.with(|r| {
         let (mut s1, mut s0) = r.get();
-        for _ in 0..ID_BATCH * ID_LEN / 16 {
+        // 64 random bits make 16 hex digits.
+        for digits in out.chunks_exact_mut(16) {
             // xorshift128+
             let mut x = s1;
             (s1, s0) = (s0, {
                 x ^= x << 23;
                 x ^ s0 ^ (x >> 17) ^ (s0 >> 26)
             });
-            for b in s0.wrapping_add(s1).to_be_bytes() {
-                out.extend_from_slice(&HEX[usize::from(b)]);
+            let random = s0.wrapping_add(s1).to_be_bytes();
+            for (pair, b) in digits.chunks_exact_mut(2).zip(random) {
+                pair.copy_from_slice(&HEX[usize::from(b)]);
             }
         }
         r.set((s1, s0));

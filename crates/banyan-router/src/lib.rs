@@ -37,7 +37,11 @@ pub fn normalize_host(authority: &str) -> Option<String> {
         };
         (&authority[..end + 2], port)
     } else {
-        let (h, port) = authority.split_once(':').unwrap_or((authority, ""));
+        // A byte scan: hosts are short, and `str::split_once` sets up a searcher.
+        let (h, port) = match authority.bytes().position(|b| b == b':') {
+            Some(i) => (&authority[..i], &authority[i + 1..]),
+            None => (authority, ""),
+        };
         let h = h.strip_suffix('.').unwrap_or(h);
         if !banyan_model::validate::is_host_name(h) {
             return None;
