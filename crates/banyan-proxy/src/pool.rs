@@ -23,8 +23,8 @@ use crate::body::{BoxError, LimitedBody};
 use crate::h1;
 
 /// A request on its way to an upstream, until its response head arrives.
-pub type Sending<'a> =
-    Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'a>>;
+pub type Sending =
+    Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send>>;
 
 /// What makes connections to one endpoint interchangeable between services.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -100,30 +100,27 @@ impl EndpointPool {
     /// The future comes boxed, built to hold only what its protocol needs: for HTTP/1.1 the
     /// request already encoded (the head is not kept), under 1 KiB, where the allocator's
     /// fast path serves it.
-    pub fn send(
-        self: &Arc<Self>,
-        mut head: http::request::Parts,
-        body: LimitedBody,
-    ) -> Sending<'_> {
+    pub fn send(self: &Arc<Self>, mut head: http::request::Parts, body: LimitedBody) -> Sending {
+        let pool = Arc::clone(self);
         match self.transport.protocol {
-            UpstreamProtocol::Http1 => Box::pin(self.send_h1(h1::Exchange::new(&head, body))),
+            UpstreamProtocol::Http1 => Box::pin(pool.send_h1(h1::Exchange::new(&head, body))),
             UpstreamProtocol::Http2 => {
                 // What the client's connection left in them is not for the upstream's.
                 head.extensions.clear();
-                Box::pin(self.send_h2(Request::from_parts(head, body)))
+                Box::pin(pool.send_h2(Request::from_parts(head, body)))
             }
         }
     }
 
     async fn send_h1(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         mut exchange: h1::Exchange,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // At most one re-send: a request that meets a second quiet close may be what closes
         // them, and is not replayed across the pool.
         let mut resent = false;
         while let Some(conn) = self.checkout_h1() {
-            match exchange.run(conn, self).await {
+            match exchange.run(conn, &self).await {
                 Ok(resp) => return Ok(resp.map(UpstreamBody::h1)),
                 Err(h1::Failed {
                     error,
@@ -139,7 +136,7 @@ impl EndpointPool {
         // Opening a connection is the rare path; boxed, its large future does not weigh on
         // every request's future (which is moved several times per request).
         let conn = h1::Conn::new(Box::pin(self.connect()).await?);
-        match exchange.run(conn, self).await {
+        match exchange.run(conn, &self).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::h1)),
             Err(failed) => Err(failed.error.into()),
         }
@@ -168,7 +165,7 @@ impl EndpointPool {
     /// REFUSED_STREAM, or a stream above a GOAWAY's last stream id) is sent once more: RFC 9113
     /// 8.7 says such requests can be retried safely. One with a body cannot be: it is gone.
     async fn send_h2(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         req: Request<LimitedBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let again = req.body().is_end_stream().then(|| bodiless_copy(&req));

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use banyan_model::{HostRewrite, UpstreamProtocol};
@@ -20,6 +21,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{BodyTooLarge, ClientBody, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
+use crate::pool::Sending;
 use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
 use crate::upstream::{PoolRegistry, UpstreamError};
@@ -79,30 +81,39 @@ impl Gateway {
 
     /// Serves one request. Never fails: errors become problem+json responses.
     ///
+    /// Everything up to sending is done here, before the future is made: the future holds only
+    /// the upstream exchange and the request id, not the request, its routing or its head, and
+    /// so stays small where it is moved or boxed (each HTTP/2 stream boxes its own).
+    ///
     /// `timer` is the connection's route timer, reset for this request: a connection that
     /// serves one request at a time keeps one timer registered, and moving its deadline later
     /// costs an atomic update, not a registration. Without one, the request makes its own.
-    pub async fn handle(
+    pub fn handle<'t>(
         &self,
         conn: &ConnInfo,
         req: Request<ClientBody>,
-        timer: Option<Pin<&mut Sleep>>,
-    ) -> Response<ProxyBody> {
-        let snap = self.snapshot();
+        timer: Option<Pin<&'t mut Sleep>>,
+    ) -> impl Future<Output = Response<ProxyBody>> + Send + use<'t> {
         let id = request_id(req.headers());
-        // The forwarding future is a few KiB, kept inline: the HTTP/1.1 server pins it in its
-        // connection's task, where it never moves; HTTP/2 boxes the whole request (`server`).
-        let mut resp = match forward(&snap, conn, req, &id, timer).await {
-            Ok(r) => r,
-            Err(e) => {
-                // The id is marked sensitive (for HPACK), which its Debug form hides.
-                let request_id = id.to_str().unwrap_or("");
-                tracing::debug!(request_id, error = %e, "request answered by the gateway");
-                e.into_response(&id)
-            }
-        };
-        resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-        resp
+        let prepared = prepare(&self.snapshot(), conn, req, &id);
+        async move {
+            let answer = match prepared {
+                Ok(Prepared::Send { sending, timeout }) => exchange(sending, timeout, timer).await,
+                Ok(Prepared::Respond(resp)) => Ok(resp),
+                Err(e) => Err(e),
+            };
+            let mut resp = match answer {
+                Ok(r) => r,
+                Err(e) => {
+                    // The id is marked sensitive (for HPACK), which its Debug form hides.
+                    let request_id = id.to_str().unwrap_or("");
+                    tracing::debug!(request_id, error = %e, "request answered by the gateway");
+                    e.into_response(&id)
+                }
+            };
+            resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+            resp
+        }
     }
 }
 
@@ -120,6 +131,12 @@ pub fn refusal(e: GatewayError) -> Response<ProxyBody> {
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
     resp
 }
+
+/// The fields the gateway adds to a request whose client sent a `Host`: `X-Forwarded-For`,
+/// `-Proto`, `-Host`, `Forwarded` and `x-request-id` (`Host` is replaced; `TE` is rare). A map
+/// sized for exactly these keeps a one-field request's fields under 1 KiB, where the allocator's
+/// fast path serves them.
+pub(crate) const ADDED_FIELDS: usize = 5;
 
 /// What the head checks learn: the host as the client sent it (for `X-Forwarded-Host`) and
 /// normalised (for routing), and the head's size (for per-route limits).
@@ -213,13 +230,19 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     })
 }
 
-async fn forward(
+/// A request ready to go: on its way to an upstream, or answered by the route itself.
+enum Prepared {
+    Send { sending: Sending, timeout: Duration },
+    Respond(Response<ProxyBody>),
+}
+
+/// Sanitizes and routes the request, and starts it on its way to the chosen endpoint.
+fn prepare(
     snap: &Snapshot,
     conn: &ConnInfo,
     mut req: Request<ClientBody>,
     id: &HeaderValue,
-    timer: Option<Pin<&mut Sleep>>,
-) -> Result<Response<ProxyBody>, GatewayError> {
+) -> Result<Prepared, GatewayError> {
     // 1. Sanitize: check the head, find the canonical path, and apply the header policy
     //    before routing, so that no matcher sees a header the backend will not (a client's
     //    `x-banyan-*`, an untrusted `X-Forwarded-For`).
@@ -297,7 +320,7 @@ async fn forward(
             *resp.status_mut() = *status;
             resp.headers_mut()
                 .insert(CONTENT_TYPE, content_type.clone());
-            return Ok(resp);
+            return Ok(Prepared::Respond(resp));
         }
         Target::Service(s) => s,
     };
@@ -340,9 +363,8 @@ async fn forward(
         )?
     };
     let (mut parts, body) = req.into_parts();
-    // Room for what is added below (forwarding headers, request id, Host, TE) at once, rather
-    // than growing the map on the way.
-    parts.headers.reserve(7);
+    // Room for what is added below at once, rather than growing the map on the way.
+    parts.headers.reserve(ADDED_FIELDS);
     snap.policy
         .add_forwarding(&mut parts.headers, &conn.peer, head.sent.as_ref(), trusted);
     if wants_trailers {
@@ -371,22 +393,31 @@ async fn forward(
     let body = LimitedBody::new(body, route.max_body, snap.policy.clone());
 
     // 7. Forward, with the route's deadline for the response head.
-    // Boxed (by `send`): moved whole into the timeout and then into this future, the send
-    // future costs more in copies than its allocation.
-    let mut sending = endpoint.pool.send(parts, body);
+    Ok(Prepared::Send {
+        sending: endpoint.pool.send(parts, body),
+        timeout: route.timeout,
+    })
+}
+
+/// Waits for the upstream's response head, within the route's deadline.
+async fn exchange(
+    mut sending: Sending,
+    timeout: Duration,
+    timer: Option<Pin<&mut Sleep>>,
+) -> Result<Response<ProxyBody>, GatewayError> {
     let sent = match timer {
         Some(mut timer) => {
-            timer.as_mut().reset(Instant::now() + route.timeout);
+            timer.as_mut().reset(Instant::now() + timeout);
             poll_fn(|cx| match sending.as_mut().poll(cx) {
                 Poll::Ready(r) => Poll::Ready(Some(r)),
                 Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
             })
             .await
         }
-        None => tokio::time::timeout(route.timeout, sending).await.ok(),
+        None => tokio::time::timeout(timeout, sending).await.ok(),
     };
     let mut resp = match sent {
-        None => return Err(GatewayError::UpstreamTimeout(route.timeout)),
+        None => return Err(GatewayError::UpstreamTimeout(timeout)),
         Some(Err(e)) => return Err(classify(&e)),
         Some(Ok(r)) => r,
     };
