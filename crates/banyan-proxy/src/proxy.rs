@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::error::Error as _;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
+use tokio::task::coop;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{BodyTooLarge, ClientBody, ClientBodyError, LimitedBody, ProxyBody};
@@ -68,8 +69,9 @@ impl Gateway {
         Ok(Self::new(snapshot, pools))
     }
 
-    /// The running snapshot. Requests load it once and keep it to their end, so a reload never
-    /// changes the routes under a request in flight.
+    /// The running snapshot. A request loads it once, and is routed and sent on that one, so a
+    /// reload never changes the routes under a request in flight; its exchange holds its own
+    /// reference to the endpoint's pool.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
@@ -408,9 +410,20 @@ async fn exchange(
     let sent = match timer {
         Some(mut timer) => {
             timer.as_mut().reset(Instant::now() + timeout);
-            poll_fn(|cx| match sending.as_mut().poll(cx) {
-                Poll::Ready(r) => Poll::Ready(Some(r)),
-                Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+            poll_fn(|cx| {
+                let had_budget = coop::has_budget_remaining();
+                if let Poll::Ready(r) = sending.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                // As `tokio::time::timeout` does: an exchange that spent the task's budget (an
+                // upstream flooding interim heads, a fast upload) must not keep the deadline
+                // from firing, and a budget-limited timer would never fire then.
+                let fired = if had_budget && !coop::has_budget_remaining() {
+                    pin!(coop::unconstrained(timer.as_mut())).poll(cx)
+                } else {
+                    timer.as_mut().poll(cx)
+                };
+                fired.map(|()| None)
             })
             .await
         }

@@ -122,9 +122,10 @@ pub(super) fn build_head(
                 length = Some(n);
             }
             // A body's length travels as the body's exact size, and is written again where the
-            // response goes out; only a response without a body (to HEAD, a 304) keeps the field
-            // to say the length a GET would have had.
-            if !no_body {
+            // response goes out. A response without a body (to HEAD, a 304) keeps the field to
+            // say the length a GET would have had; so does an empty one, whose body is over
+            // before HTTP/2 (hyper) would write a length from its size.
+            if !no_body && length != Some(0) {
                 continue;
             }
         } else if name == TRANSFER_ENCODING {

@@ -114,7 +114,8 @@ pub(crate) struct Conn {
 /// Header names as the peer spelled them in its last head, by position. A peer sends the same
 /// fields in the same order head after head, so a name is mostly found here by comparing bytes,
 /// and not parsed and classified again. Names longer than [`Names::LONGEST`] and fields past
-/// [`Names::MOST`] are not remembered: the memory kept per connection stays under 1 KiB.
+/// [`Names::MOST`] are not remembered: a connection keeps at most 1 KiB of them, and the
+/// custom names' own bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     seen: Vec<([u8; Names::LONGEST], u8, HeaderName)>,

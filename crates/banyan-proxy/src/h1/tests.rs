@@ -95,6 +95,14 @@ fn the_framing_follows_rfc_9112() {
         !h.headers.contains_key("content-length"),
         "a body's length is its size, written once where the response goes out"
     );
+    let h = head_of("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false)
+        .expect("parses")
+        .expect("complete");
+    assert_eq!(h.framing, Length(0));
+    assert_eq!(
+        h.headers["content-length"], "0",
+        "an empty body keeps its length"
+    );
 }
 
 #[test]

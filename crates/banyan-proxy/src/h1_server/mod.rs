@@ -47,7 +47,8 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
     let slot: Arc<Slot> = Arc::default();
     let mut fields = Vec::new();
     let mut names = crate::h1::Names::default();
-    // The route timer, reset for each request; registered once, on the first.
+    // The route timer, reset for each request. Registered on the first; a later deadline only
+    // moves it, an earlier one or one after it fired registers it again.
     let mut timer = pin!(tokio::time::sleep(std::time::Duration::ZERO));
     // Bytes of the last request's body that nobody read, to drop before the next head.
     let mut skip = 0u64;

@@ -312,3 +312,62 @@ async fn repeated_content_length_lines_go_up_as_one() {
     let lengths: Vec<_> = seen.headers.get_all("content-length").iter().collect();
     assert_eq!(lengths, ["5"], "{:?}", seen.headers);
 }
+
+/// An HTTP/1.1 upstream's length reaches HTTP/2 clients as `content-length`, an empty body's
+/// `0` included (its stream ends with the head, so hyper would not write one from the size).
+#[tokio::test]
+async fn upstream_lengths_reach_http2_clients_zero_included() {
+    for (answer, want) in [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "0"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "5"),
+    ] {
+        let (up, _) = scripted(answer, false).await;
+        let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+        let req = Request::get(gw.url("/x")).body(empty()).expect("request");
+        let (parts, body) = send(&h2_client(), req).await;
+        assert_eq!(parts.version, http::Version::HTTP_2);
+        assert_eq!(
+            parts
+                .headers
+                .get_all("content-length")
+                .iter()
+                .collect::<Vec<_>>(),
+            [want],
+            "{answer:?}"
+        );
+        assert_eq!(body.len().to_string(), want);
+    }
+}
+
+/// An upstream that sends interim heads without end, and never a final one, is cut off by the
+/// route's timeout however fast the heads come: reading them must not keep the timer from
+/// firing.
+#[tokio::test]
+async fn endless_interim_heads_end_in_a_504() {
+    // A thread of its own, writing as fast as the socket takes it: the gateway's every read
+    // finds more heads waiting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = listener.local_addr().expect("addr");
+    let flood = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(WAIT));
+        let _ = s.read(&mut [0u8; 4096]);
+        let heads = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(512);
+        // Ends when the gateway drops the connection, or after 20 s.
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until && s.write_all(&heads).is_ok() {}
+    });
+    let gw = TestGateway::start(&proxy_config(&[up], "    timeout: 300ms\n")).await;
+    let r = one_get(&gw).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].status, 504);
+    assert_eq!(
+        r[0].problem()["type"],
+        "urn:banyan:problem:upstream-timeout"
+    );
+    drop(gw);
+    flood.join().expect("the upstream thread ends");
+}
