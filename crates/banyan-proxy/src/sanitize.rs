@@ -89,19 +89,18 @@ impl HeaderPolicy {
                 }
             }
             let n = name.as_str();
-            if !(LISTED.may_hold(n)
-                || n.contains('_')
-                || starts_with_name(n, &self.identity_prefix))
-            {
+            let identity = starts_with_name(n, &self.identity_prefix);
+            let underscore = n.contains('_');
+            if !(identity || underscore || LISTED.may_hold(n)) {
                 continue;
             }
-            let drop = HOP_BY_HOP.contains(&n)
-                || starts_with_name(n, &self.identity_prefix)
+            let forwarding = || FORWARDING.iter().any(|f| same_name(n, f));
+            let drop = identity
+                || HOP_BY_HOP.contains(&n)
                 || OVERRIDES.iter().any(|o| same_name(n, o))
-                || (!trusted && FORWARDING.iter().any(|f| same_name(n, f)))
                 // An underscore spelling of a forwarding header is never believed.
-                || (n.contains('_') && FORWARDING.iter().any(|f| same_name(n, f)))
-                || (n.contains('_') && same_name(n, "x-request-id"));
+                || ((!trusted || underscore) && forwarding())
+                || (underscore && same_name(n, "x-request-id"));
             if drop {
                 doomed.push(name.clone());
             }
