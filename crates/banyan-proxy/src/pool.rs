@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 use crate::body::{BoxError, LimitedBody};
 use crate::h1;
+use crate::sanitize::Added;
 
 /// A request on its way to an upstream, until its response head arrives.
 pub type Sending =
@@ -94,17 +95,25 @@ impl EndpointPool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends the request (origin-form target for HTTP/1.1, absolute for HTTP/2) on a pooled
-    /// connection, or a new one. A request that an idle connection closed before taking is
+    /// Sends the request (origin-form target for HTTP/1.1, absolute for HTTP/2), with the
+    /// fields the gateway adds, on a pooled connection, or a new one. A request that an idle connection closed before taking is
     /// sent again on the next, so a keep-alive race with the upstream costs no request.
     /// The future comes boxed, built to hold only what its protocol needs: for HTTP/1.1 the
     /// request already encoded (the head is not kept), under 1 KiB, where the allocator's
     /// fast path serves it.
-    pub fn send(self: &Arc<Self>, mut head: http::request::Parts, body: LimitedBody) -> Sending {
+    pub fn send(
+        self: &Arc<Self>,
+        mut head: http::request::Parts,
+        added: &Added,
+        body: LimitedBody,
+    ) -> Sending {
         let pool = Arc::clone(self);
         match self.transport.protocol {
-            UpstreamProtocol::Http1 => Box::pin(pool.send_h1(h1::Exchange::new(&head, body))),
+            UpstreamProtocol::Http1 => {
+                Box::pin(pool.send_h1(h1::Exchange::new(&head, added, body)))
+            }
             UpstreamProtocol::Http2 => {
+                added.insert_into(&mut head.headers);
                 // What the client's connection left in them is not for the upstream's.
                 head.extensions.clear();
                 Box::pin(pool.send_h2(Request::from_parts(head, body)))

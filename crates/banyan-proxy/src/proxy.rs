@@ -15,7 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use banyan_model::{HostRewrite, UpstreamProtocol};
 use banyan_router::{Captures, Outcome, RequestView, normalize, normalize_host};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use tokio::task::coop;
 use tokio::time::{Instant, Sleep};
@@ -23,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::{BodyTooLarge, ClientBody, ClientBodyError, LimitedBody, ProxyBody};
 use crate::error::GatewayError;
 use crate::pool::Sending;
-use crate::sanitize::{PeerAddr, X_REQUEST_ID, clean_response, request_id};
+use crate::sanitize::{Added, PeerAddr, X_REQUEST_ID, clean_response, request_id};
 use crate::snapshot::{RouteInfo, Snapshot, Target};
 use crate::upstream::{PoolRegistry, UpstreamError};
 
@@ -96,8 +96,8 @@ impl Gateway {
         req: Request<ClientBody>,
         timer: Option<Pin<&'t mut Sleep>>,
     ) -> impl Future<Output = Response<ProxyBody>> + Send + use<'t> {
-        let id = request_id(req.headers());
-        let prepared = prepare(&self.snapshot(), conn, req, &id);
+        let (id, client_id) = request_id(req.headers());
+        let prepared = prepare(&self.snapshot(), conn, req, &id, client_id);
         async move {
             let answer = match prepared {
                 Ok(Prepared::Send { sending, timeout }) => exchange(sending, timeout, timer).await,
@@ -128,22 +128,18 @@ impl std::fmt::Debug for Gateway {
 /// The answer to a request refused before it could be read whole (a malformed or oversized
 /// head): a problem document under a new request id.
 pub fn refusal(e: GatewayError) -> Response<ProxyBody> {
-    let id = request_id(&http::HeaderMap::new());
+    let (id, _) = request_id(&http::HeaderMap::new());
     let mut resp = e.into_response(&id);
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
     resp
 }
 
-/// The fields the gateway adds to a request whose client sent a `Host`: `X-Forwarded-For`,
-/// `-Proto`, `-Host`, `Forwarded` and `x-request-id` (`Host` is replaced; `TE` is rare). A map
-/// sized for exactly these keeps a one-field request's fields under 1 KiB, where the allocator's
-/// fast path serves them.
-pub(crate) const ADDED_FIELDS: usize = 5;
-
 /// What the head checks learn: the host as the client sent it (for `X-Forwarded-Host`) and
-/// normalised (for routing), and the head's size (for per-route limits).
+/// normalised (for routing), whether a `Host` field sent it, and the head's size (for
+/// per-route limits).
 struct Head {
     sent: Option<HeaderValue>,
+    field: bool,
     normal: String,
     bytes: u64,
 }
@@ -215,6 +211,7 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     if raw_host.is_empty() {
         return Ok(Head {
             sent: None,
+            field: false,
             normal: String::new(),
             bytes: head_bytes,
         });
@@ -227,6 +224,7 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     };
     Ok(Head {
         sent,
+        field: host_value.is_some(),
         normal,
         bytes: head_bytes,
     })
@@ -244,6 +242,7 @@ fn prepare(
     conn: &ConnInfo,
     mut req: Request<ClientBody>,
     id: &HeaderValue,
+    client_id: bool,
 ) -> Result<Prepared, GatewayError> {
     // 1. Sanitize: check the head, find the canonical path, and apply the header policy
     //    before routing, so that no matcher sees a header the backend will not (a client's
@@ -365,28 +364,36 @@ fn prepare(
         )?
     };
     let (mut parts, body) = req.into_parts();
-    // Room for what is added below at once, rather than growing the map on the way.
-    parts.headers.reserve(ADDED_FIELDS);
-    snap.policy
-        .add_forwarding(&mut parts.headers, &conn.peer, head.sent.as_ref(), trusted);
-    if wants_trailers {
-        parts
-            .headers
-            .insert(TE, HeaderValue::from_static("trailers"));
+    // What the gateway sets goes beside the map, not into it (see `Added`).
+    let mut added = Added {
+        trailers: wants_trailers,
+        request_id: Some(id.clone()),
+        ..Added::default()
+    };
+    if client_id {
+        parts.headers.remove(&X_REQUEST_ID);
     }
-    parts.headers.insert(X_REQUEST_ID.clone(), id.clone());
+    snap.policy.add_forwarding(
+        &mut parts.headers,
+        &mut added,
+        &conn.peer,
+        head.sent.as_ref(),
+        trusted,
+    );
     match (service.transport.protocol, route.host) {
         (UpstreamProtocol::Http2, _) => {
-            parts.headers.remove(HOST);
+            if head.field {
+                parts.headers.remove(HOST);
+            }
         }
         (UpstreamProtocol::Http1, HostRewrite::Upstream) => {
-            parts.headers.insert(HOST, endpoint.host.clone());
+            added.host = Some(endpoint.host.clone());
         }
         (UpstreamProtocol::Http1, HostRewrite::Client) => {
-            // An HTTP/1.0 client may send no host at all; HTTP/1.1 upstreams need one.
-            if !parts.headers.contains_key(HOST) {
-                let h = head.sent.clone().unwrap_or_else(|| endpoint.host.clone());
-                parts.headers.insert(HOST, h);
+            // An HTTP/2 client's host is its `:authority`, not a field; an HTTP/1.0 client may
+            // send no host at all. HTTP/1.1 upstreams need one.
+            if !head.field {
+                added.host = Some(head.sent.clone().unwrap_or_else(|| endpoint.host.clone()));
             }
         }
     }
@@ -396,7 +403,7 @@ fn prepare(
 
     // 7. Forward, with the route's deadline for the response head.
     Ok(Prepared::Send {
-        sending: endpoint.pool.send(parts, body),
+        sending: endpoint.pool.send(parts, &added, body),
         timeout: route.timeout,
     })
 }

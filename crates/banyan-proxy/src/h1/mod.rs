@@ -22,19 +22,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderName, Method, Response};
 use http_body::Body;
 use tokio::net::TcpStream;
 
 use crate::body::{BoxError, LimitedBody};
 use crate::pool::EndpointPool;
+use crate::sanitize::Added;
 use body::Decode;
 pub use body::H1Body;
 pub(crate) use body::{Chunk, Step, decode_chunk_strict, has_bare_lf};
 pub(crate) use head::parse_length;
 use head::{Framing, Head, parse_head};
-use upload::{Upload, encode_fields};
+use upload::{Upload, encode_field, encode_fields};
 
 /// The largest response head (each 1xx head counts on its own), and trailer section.
 const MAX_HEAD: usize = 64 * 1024;
@@ -230,16 +231,20 @@ pub(crate) struct Failed {
 }
 
 impl Exchange {
-    /// Encodes `req` (an origin-form target and its `Host` already set) for HTTP/1.1. The body
+    /// Encodes `req` (an origin-form target) for HTTP/1.1, with the fields the gateway adds:
+    /// `added.host` first, in place of the map's, and the others after the client's. The body
     /// is framed by the client's Content-Length when there is one, by its exact size when
     /// known, and chunked otherwise.
-    pub(crate) fn new(parts: &http::request::Parts, body: LimitedBody) -> Self {
+    pub(crate) fn new(parts: &http::request::Parts, added: &Added, body: LimitedBody) -> Self {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut out = Vec::with_capacity(128 + target.len() + 48 * parts.headers.len());
+        let mut out = Vec::with_capacity(320 + target.len() + 48 * parts.headers.len());
         out.extend_from_slice(parts.method.as_str().as_bytes());
         out.push(b' ');
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
+        if let Some(host) = &added.host {
+            encode_field(&mut out, &HOST, host);
+        }
         // The client's Content-Length goes up as sent only when it is one plain number. A list
         // (`5, 5`) or repeated lines, which the server side accepted as agreeing, are written
         // again as one number, which no upstream can read another way.
@@ -249,7 +254,15 @@ impl Exchange {
             .filter(|_| !more)
             .and_then(|v| parse_length(v.as_bytes()));
         let rewrite = first.is_some() && plain.is_none();
-        encode_fields(&mut out, &parts.headers, rewrite.then_some(&CONTENT_LENGTH));
+        let skip_host = added.host.as_ref().map(|_| &HOST);
+        encode_fields(
+            &mut out,
+            &parts.headers,
+            [skip_host, rewrite.then_some(&CONTENT_LENGTH)],
+        );
+        for (name, value) in added.fields() {
+            encode_field(&mut out, name, value);
+        }
         let method = &parts.method;
         let mut ended = body.is_end_stream();
         // The length to write (the client's own is in the head already, unless rewritten),

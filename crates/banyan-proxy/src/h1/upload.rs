@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Body;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -119,7 +119,7 @@ impl Upload {
                             // end the body; with a length framing they cannot be sent.
                             if let (Ok(trailers), true) = (frame.into_trailers(), self.chunked) {
                                 let mut t = b"0\r\n".to_vec();
-                                encode_fields(&mut t, &trailers, None);
+                                encode_fields(&mut t, &trailers, [None, None]);
                                 t.extend_from_slice(b"\r\n");
                                 self.queue.push(Bytes::from(t));
                                 self.ended = true;
@@ -133,15 +133,24 @@ impl Upload {
     }
 }
 
-/// Writes `headers` as HTTP/1.1 field lines, all but those named `skip`.
-pub(super) fn encode_fields(out: &mut Vec<u8>, headers: &HeaderMap, skip: Option<&HeaderName>) {
+/// Writes `headers` as HTTP/1.1 field lines, all but those named in `skip`.
+pub(super) fn encode_fields(
+    out: &mut Vec<u8>,
+    headers: &HeaderMap,
+    skip: [Option<&HeaderName>; 2],
+) {
     for (name, value) in headers {
-        if skip == Some(name) {
+        if skip[0] == Some(name) || skip[1] == Some(name) {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        encode_field(out, name, value);
     }
+}
+
+/// Writes one HTTP/1.1 field line.
+pub(super) fn encode_field(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }

@@ -161,8 +161,8 @@ pub(super) fn parse(
         |at: Option<(usize, usize)>| at.map_or_else(Bytes::new, |(s, n)| head.slice(s..s + n));
     let uri = Uri::from_maybe_shared(part(target_at))
         .or_else(|_| bad("the request target is not valid"))?;
-    // Room for the five fields the gateway adds (`proxy::ADDED_FIELDS`).
-    let mut headers = HeaderMap::with_capacity(fields.len() + crate::proxy::ADDED_FIELDS);
+    // The fields the gateway adds go beside the map (`sanitize::Added`), not into it.
+    let mut headers = HeaderMap::with_capacity(fields.len());
     for (name, at) in fields.drain(..) {
         let value = HeaderValue::from_maybe_shared(part(at))
             .or_else(|_| bad("a header value is not valid"))?;

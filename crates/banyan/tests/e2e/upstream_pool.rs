@@ -256,3 +256,96 @@ async fn upstream_requests_use_origin_form_targets() {
         "{head}"
     );
 }
+
+/// The fields the gateway sets reach an HTTP/1.1 upstream exactly once each, in place of what
+/// the client sent under their names, from an HTTP/1.1 client and from an HTTP/2 one (whose
+/// host is its `:authority`); `Host` is written first.
+#[tokio::test]
+async fn gateway_set_fields_reach_the_upstream_once_each() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, mut heads) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let head = read_request_head(&mut s, WAIT).await;
+                    if head.is_empty() {
+                        return;
+                    }
+                    let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                    if s.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let gw = TestGateway::start(&config(addr, "")).await;
+    let count = |head: &str, name: &str| {
+        head.to_ascii_lowercase()
+            .matches(&format!("\r\n{name}: "))
+            .count()
+    };
+    let value = |head: &str, name: &str| {
+        head.split("\r\n")
+            .find_map(|l| {
+                let (n, v) = l.split_once(": ")?;
+                n.eq_ignore_ascii_case(name).then(|| v.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let gateway_set = [
+        "host",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "te",
+    ];
+
+    // HTTP/1.1, with forged forwarding fields and an id of its own.
+    let answer = raw(
+        gw.addr(),
+        b"GET /api/one HTTP/1.1\r\nHost: shop.example\r\nx-request-id: trace-7\r\n\
+          X-Forwarded-For: 203.0.113.9\r\nForwarded: for=203.0.113.9\r\nTE: trailers\r\n\
+          Accept: */*\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200], "{answer}");
+    let head = heads.recv().await.expect("an upstream request");
+    for name in gateway_set {
+        assert_eq!(count(&head, name), 1, "{name} in {head}");
+    }
+    assert!(
+        head.starts_with("GET /api/one HTTP/1.1\r\nhost: "),
+        "{head}"
+    );
+    assert_eq!(value(&head, "host"), addr.to_string(), "{head}");
+    assert_eq!(value(&head, "x-request-id"), "trace-7");
+    assert_eq!(value(&head, "x-forwarded-for"), "127.0.0.1");
+    assert_eq!(value(&head, "x-forwarded-host"), "shop.example");
+    assert_eq!(value(&head, "te"), "trailers");
+    assert_eq!(
+        value(&head, "forwarded"),
+        "for=127.0.0.1;proto=http;host=shop.example"
+    );
+    assert_eq!(count(&head, "accept"), 1, "{head}");
+
+    // HTTP/2: no Host field from the client; the gateway's id.
+    let req = Request::get(gw.url("/api/two"))
+        .body(empty())
+        .expect("request");
+    let (parts, _) = send(&h2_client(), req).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let head = heads.recv().await.expect("an upstream request");
+    for name in &gateway_set[..6] {
+        assert_eq!(count(&head, name), 1, "{name} in {head}");
+    }
+    assert_eq!(value(&head, "x-request-id"), parts.headers["x-request-id"]);
+    assert_eq!(value(&head, "x-forwarded-host"), gw.addr().to_string());
+}
