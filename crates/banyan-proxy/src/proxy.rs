@@ -95,7 +95,7 @@ impl Gateway {
         conn: &ConnInfo,
         req: Request<ClientBody>,
         timer: Option<Pin<&'t mut Sleep>>,
-    ) -> impl Future<Output = Response<ProxyBody>> + Send + use<'t> {
+    ) -> impl Future<Output = Answer> + Send + use<'t> {
         let (id, client_id) = request_id(req.headers());
         let prepared = prepare(&self.snapshot(), conn, req, &id, client_id);
         async move {
@@ -104,7 +104,7 @@ impl Gateway {
                 Ok(Prepared::Respond(resp)) => Ok(resp),
                 Err(e) => Err(e),
             };
-            let mut resp = match answer {
+            let response = match answer {
                 Ok(r) => r,
                 Err(e) => {
                     // The id is marked sensitive (for HPACK), which its Debug form hides.
@@ -113,9 +113,29 @@ impl Gateway {
                     e.into_response(&id)
                 }
             };
-            resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-            resp
+            Answer {
+                response,
+                request_id: id,
+            }
         }
+    }
+}
+
+/// A response and the request id it answers under. The id is added where the response is
+/// written, in place of any the upstream sent: the HTTP/1.1 writer writes it with the head,
+/// which saves a map insert, and HTTP/2 puts it into the map ([`Answer::into_response`]).
+pub struct Answer {
+    pub response: Response<ProxyBody>,
+    pub request_id: HeaderValue,
+}
+
+impl Answer {
+    /// The response with its request id in the map.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut resp = self.response;
+        resp.headers_mut()
+            .insert(X_REQUEST_ID.clone(), self.request_id);
+        resp
     }
 }
 
@@ -127,11 +147,12 @@ impl std::fmt::Debug for Gateway {
 
 /// The answer to a request refused before it could be read whole (a malformed or oversized
 /// head): a problem document under a new request id.
-pub fn refusal(e: GatewayError) -> Response<ProxyBody> {
+pub fn refusal(e: GatewayError) -> Answer {
     let (id, _) = request_id(&http::HeaderMap::new());
-    let mut resp = e.into_response(&id);
-    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    resp
+    Answer {
+        response: e.into_response(&id),
+        request_id: id,
+    }
 }
 
 /// What the head checks learn: the host as the client sent it (for `X-Forwarded-Host`) and

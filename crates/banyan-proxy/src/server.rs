@@ -351,7 +351,7 @@ async fn serve_connection(
             )
             .await;
             state.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
-            Ok::<_, Infallible>(resp)
+            Ok::<_, Infallible>(resp.into_response())
         }
     });
     let mut served = std::pin::pin!(shared.h2.serve_connection(io, svc));

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Buf, BytesMut};
-use http::{Method, Response, Version};
+use http::{Method, Version};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -27,8 +27,9 @@ pub(crate) use body::Reader;
 pub use body::{BodyError, RequestBody};
 pub(crate) use head::Limits;
 
-use crate::body::{ClientBody, ProxyBody};
+use crate::body::ClientBody;
 use crate::error::GatewayError;
+use crate::proxy::Answer;
 use crate::server::ConnState;
 use body::{Rest, Slot};
 use head::Framing;
@@ -130,12 +131,9 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
         conn.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
 
         let mut back = kept.map(|r| (r, Rest::Nothing)).or_else(|| slot.take());
-        let says_close = resp
-            .headers()
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        // A response that says `Connection: close` (the gateway's, after a malformed body)
+        // ends the connection too: the writer sees to that.
         let keep_alive = head.keep_alive
-            && !says_close
             && !conn.draining.load(Ordering::Relaxed)
             && back.as_ref().is_none_or(|(_, rest)| *rest != Rest::Unknown);
         let written = writer.response(resp, asked, keep_alive).await;
@@ -182,10 +180,10 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
 /// beside the request, never instead of it: a client that does not read cannot stall the
 /// route's deadline.
 async fn with_continue(
-    mut handled: std::pin::Pin<&mut impl std::future::Future<Output = Response<ProxyBody>>>,
+    mut handled: std::pin::Pin<&mut impl std::future::Future<Output = Answer>>,
     wanted: &Notify,
     writer: &mut Writer,
-) -> std::io::Result<Response<ProxyBody>> {
+) -> std::io::Result<Answer> {
     use std::future::Future;
     use std::task::Poll;
     let mut told = pin!(wanted.notified());

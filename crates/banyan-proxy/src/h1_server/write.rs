@@ -12,13 +12,15 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, StatusCode, Version};
 use http_body::Body;
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::body::ProxyBody;
 use crate::h1::parse_length;
+use crate::proxy::Answer;
+use crate::sanitize::X_REQUEST_ID;
 use crate::server::ConnState;
 
 /// Frames up to this size are copied into the write buffer; larger ones are written in place.
@@ -72,16 +74,17 @@ impl Writer {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Writes `resp` whole. `Ok(true)`: the response ended where its framing says, and the
-    /// connection can carry another if `keep_alive`; `Ok(false)`: it must be closed (the body
-    /// failed, or ends with the connection).
+    /// Writes the answer whole, its request id among the fields. `Ok(true)`: the response
+    /// ended where its framing says, and the connection can carry another if `keep_alive`;
+    /// `Ok(false)`: it must be closed (the body failed, ends with the connection, or the
+    /// response says `Connection: close`).
     pub(super) async fn response(
         &mut self,
-        resp: Response<ProxyBody>,
+        answer: Answer,
         asked: Asked,
         mut keep_alive: bool,
     ) -> io::Result<bool> {
-        let (parts, mut body) = resp.into_parts();
+        let (parts, mut body) = answer.response.into_parts();
         let status = parts.status;
         let no_body = asked.head
             || status.is_informational()
@@ -91,6 +94,10 @@ impl Writer {
         // lines from the upstream (`5, 5`) are never passed on to be read two ways.
         let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
         let seen = encode_head(&mut self.buf, status, reason, &parts.headers);
+        self.buf.put_slice(b"x-request-id: ");
+        self.buf.put_slice(answer.request_id.as_bytes());
+        self.buf.put_slice(b"\r\n");
+        keep_alive &= !seen.close;
         let declared = seen.length.and_then(|v| parse_length(v.as_bytes()));
         let framing = if no_body {
             Framing::None
@@ -138,7 +145,7 @@ impl Writer {
         if framing == Framing::None {
             drop(body);
             self.flush().await?;
-            return Ok(true);
+            return Ok(keep_alive);
         }
 
         let mut sent = 0u64;
@@ -219,7 +226,7 @@ impl Writer {
             _ => {}
         }
         self.flush().await?;
-        Ok(framing != Framing::Close)
+        Ok(framing != Framing::Close && keep_alive)
     }
 
     /// Adds a body frame after what is encoded: copied when small, queued in place when not.
@@ -306,9 +313,12 @@ struct Seen<'a> {
     length: Option<&'a HeaderValue>,
     date: bool,
     connection: bool,
+    /// A `Connection` field says `close`.
+    close: bool,
 }
 
-/// Writes the status line and every field but `Content-Length`, in one pass over the fields.
+/// Writes the status line and every field but `Content-Length` and `x-request-id` (the
+/// writer's own), in one pass over the fields.
 fn encode_head<'a>(
     buf: &mut BytesMut,
     status: StatusCode,
@@ -330,8 +340,17 @@ fn encode_head<'a>(
             seen.length.get_or_insert(value);
             continue;
         }
+        if name == X_REQUEST_ID {
+            continue;
+        }
         seen.date |= name == DATE;
-        seen.connection |= name == CONNECTION;
+        if name == CONNECTION {
+            seen.connection = true;
+            seen.close |= value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
         buf.put_slice(name.as_str().as_bytes());
         buf.put_slice(b": ");
         buf.put_slice(value.as_bytes());

@@ -339,6 +339,49 @@ async fn upstream_lengths_reach_http2_clients_zero_included() {
     }
 }
 
+/// An upstream's own `x-request-id` lines give way to the gateway's: a client gets exactly
+/// one, over HTTP/1.1 and HTTP/2, the one the upstream was sent.
+#[tokio::test]
+async fn the_gateways_request_id_replaces_the_upstreams() {
+    let (up, _) = scripted(
+        "HTTP/1.1 200 OK\r\nx-request-id: upstream-1\r\nContent-Length: 2\r\n\
+         X-Request-Id: upstream-2\r\n\r\nok",
+        false,
+    )
+    .await;
+    let gw = TestGateway::start(&proxy_config(&[up], "")).await;
+    let got = raw(
+        gw.addr(),
+        b"GET /x HTTP/1.1\r\nHost: a\r\nx-request-id: trace-9\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    let got = responses(got.as_bytes());
+    assert_eq!(got.len(), 1, "{got:?}");
+    let ids: Vec<_> = got[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-request-id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(ids, ["trace-9"], "{got:?}");
+    assert_eq!(got[0].body, b"ok");
+
+    let req = Request::get(gw.url("/x"))
+        .header("x-request-id", "trace-10")
+        .body(empty())
+        .expect("request");
+    let (parts, _) = send(&h2_client(), req).await;
+    assert_eq!(
+        parts
+            .headers
+            .get_all("x-request-id")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["trace-10"]
+    );
+}
+
 /// An upstream that sends interim heads without end, and never a final one, is cut off by the
 /// route's timeout however fast the heads come: reading them must not keep the timer from
 /// firing.
