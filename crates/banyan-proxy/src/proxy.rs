@@ -161,8 +161,24 @@ pub fn refusal(e: GatewayError) -> Answer {
 struct Head {
     sent: Option<HeaderValue>,
     field: bool,
-    normal: String,
+    /// The normalised host when lower-casing changed it; otherwise it is the first
+    /// `host_len` bytes of `sent`, and no string is made for it.
+    lowered: Option<String>,
+    host_len: usize,
     bytes: u64,
+}
+
+impl Head {
+    /// The host as routes match it.
+    fn normal(&self) -> &str {
+        match (&self.lowered, &self.sent) {
+            (Some(l), _) => l,
+            (None, Some(sent)) => {
+                std::str::from_utf8(&sent.as_bytes()[..self.host_len]).unwrap_or_default()
+            }
+            (None, None) => "",
+        }
+    }
 }
 
 /// Checks the request line and head before anything looks at the route.
@@ -233,20 +249,32 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
         return Ok(Head {
             sent: None,
             field: false,
-            normal: String::new(),
+            lowered: None,
+            host_len: 0,
             bytes: head_bytes,
         });
     }
-    let normal = normalize_host(raw_host)
-        .ok_or_else(|| GatewayError::BadRequest("the Host is not a valid host name".into()))?;
+    let invalid = || GatewayError::BadRequest("the Host is not a valid host name".into());
     let sent = match host_value {
-        Some(h) => Some(h.clone()),
-        None => HeaderValue::from_str(raw_host).ok(),
+        Some(h) => h.clone(),
+        None => HeaderValue::from_str(raw_host).map_err(|_| invalid())?,
+    };
+    // The Host field and the authority are the same but for case (checked above): what
+    // was sent is normalised, so that an unchanged host is a prefix of it.
+    let (lowered, host_len) = match sent
+        .to_str()
+        .ok()
+        .and_then(normalize_host)
+        .ok_or_else(invalid)?
+    {
+        Cow::Borrowed(h) => (None, h.len()),
+        Cow::Owned(h) => (Some(h), 0),
     };
     Ok(Head {
-        sent,
+        sent: Some(sent),
         field: host_value.is_some(),
-        normal,
+        lowered,
+        host_len,
         bytes: head_bytes,
     })
 }
@@ -290,7 +318,7 @@ fn prepare(
         })?;
     let view = RequestView {
         method: req.method(),
-        host: &head.normal,
+        host: head.normal(),
         path: &path,
         query: req.uri().query(),
         headers: req.headers(),

@@ -5,6 +5,8 @@
 //! property-tested (`tests/router_properties.rs`) and fuzzed (`fuzz/`).
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
+
 pub mod compile;
 pub mod path;
 pub mod pattern;
@@ -19,7 +21,9 @@ pub use table::{Captures, Explanation, Outcome, Reason, RequestView, Route, Rout
 /// matched against. Returns `None` for a host that is not a valid name or address: a host is
 /// a bracketed IPv6 literal or dot-separated non-empty labels, followed by at most one `:port`,
 /// so that no backend can read another host (or port) out of what was routed.
-pub fn normalize_host(authority: &str) -> Option<String> {
+///
+/// A host already in lower case comes back borrowed: the start of `authority`.
+pub fn normalize_host(authority: &str) -> Option<Cow<'_, str>> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         // [v6] or [v6]:port
         let end = rest.find(']')?;
@@ -48,10 +52,22 @@ pub fn normalize_host(authority: &str) -> Option<String> {
         }
         (h, port)
     };
-    // `u16::from_str` takes a leading `+`; a port is digits only.
-    let port_ok = port.bytes().all(|b| b.is_ascii_digit())
-        && (port.is_empty() || port.parse::<u16>().is_ok());
-    (!host.is_empty() && host.len() <= 253 && port_ok).then(|| host.to_ascii_lowercase())
+    // Digits only (`u16::from_str` would take a leading `+`), at most 65535.
+    let port_ok = port.len() <= 5
+        && port
+            .bytes()
+            .try_fold(0u32, |n, b| {
+                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+            })
+            .is_some_and(|n| n <= 65535);
+    if host.is_empty() || host.len() > 253 || !port_ok {
+        return None;
+    }
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
 #[cfg(test)]
