@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 use crate::body::{BoxError, LimitedBody};
 use crate::h1;
+use crate::proxy::Field;
 use crate::sanitize::Added;
 
 /// A request on its way to an upstream, until its response head arrives.
@@ -96,7 +97,8 @@ impl EndpointPool {
     }
 
     /// Sends the request (origin-form target for HTTP/1.1, absolute for HTTP/2), with the
-    /// fields the gateway adds, on a pooled connection, or a new one. A request that an idle connection closed before taking is
+    /// fields the gateway adds, on a pooled connection, or a new one. `length` is the
+    /// client's `Content-Length` field. A request that an idle connection closed before taking is
     /// sent again on the next, so a keep-alive race with the upstream costs no request.
     /// The future comes boxed, built to hold only what its protocol needs: for HTTP/1.1 the
     /// request already encoded (the head is not kept), under 1 KiB, where the allocator's
@@ -105,12 +107,13 @@ impl EndpointPool {
         self: &Arc<Self>,
         mut head: http::request::Parts,
         added: &Added,
+        length: &Field,
         body: LimitedBody,
     ) -> Sending {
         let pool = Arc::clone(self);
         match self.transport.protocol {
             UpstreamProtocol::Http1 => {
-                Box::pin(pool.send_h1(h1::Exchange::new(&head, added, body)))
+                Box::pin(pool.send_h1(h1::Exchange::new(&head, added, length, body)))
             }
             UpstreamProtocol::Http2 => {
                 added.insert_into(&mut head.headers);

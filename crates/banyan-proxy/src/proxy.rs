@@ -87,17 +87,21 @@ impl Gateway {
     /// the upstream exchange and the request id, not the request, its routing or its head, and
     /// so stays small where it is moved or boxed (each HTTP/2 stream boxes its own).
     ///
-    /// `timer` is the connection's route timer, reset for this request: a connection that
-    /// serves one request at a time keeps one timer registered, and moving its deadline later
-    /// costs an atomic update, not a registration. Without one, the request makes its own.
+    /// `known` is what the head's parser noted of the fields the gateway reads (looked up in
+    /// the map when `None`). `timer` is the connection's route timer, reset for this request: a
+    /// connection that serves one request at a time keeps one timer registered, and moving its
+    /// deadline later costs an atomic update, not a registration. Without one, the request makes
+    /// its own.
     pub fn handle<'t>(
         &self,
         conn: &ConnInfo,
         req: Request<ClientBody>,
+        known: Option<Known>,
         timer: Option<Pin<&'t mut Sleep>>,
     ) -> impl Future<Output = Answer> + Send + use<'t> {
-        let (id, client_id) = request_id(req.headers());
-        let prepared = prepare(&self.snapshot(), conn, req, &id, client_id);
+        let known = known.unwrap_or_else(|| Known::of(req.headers()));
+        let id = request_id(&known.request_id);
+        let prepared = prepare(&self.snapshot(), conn, req, &known, &id);
         async move {
             let answer = match prepared {
                 Ok(Prepared::Send { sending, timeout }) => exchange(sending, timeout, timer).await,
@@ -117,6 +121,54 @@ impl Gateway {
                 response,
                 request_id: id,
             }
+        }
+    }
+}
+
+/// The fields of a request head that the gateway reads itself: `Host`, `Content-Length` and
+/// `x-request-id`, each its first line and whether more followed. An HTTP/1.1 head's parser
+/// notes them as it reads the head, which saves a map lookup for each; an HTTP/2 request's are
+/// looked up ([`Known::of`]). The header policy never removes them (`Connection` cannot name
+/// them), so what is known stays true while the request is prepared.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub host: Field,
+    pub length: Field,
+    pub request_id: Field,
+}
+
+/// A header field's first value, and whether there were more lines of it.
+#[derive(Debug, Clone, Default)]
+pub struct Field {
+    pub first: Option<HeaderValue>,
+    pub more: bool,
+}
+
+impl Field {
+    fn of(headers: &http::HeaderMap, name: &http::HeaderName) -> Self {
+        let mut values = headers.get_all(name).iter();
+        Field {
+            first: values.next().cloned(),
+            more: values.next().is_some(),
+        }
+    }
+
+    /// Notes one more line of the field.
+    pub fn add(&mut self, value: &HeaderValue) {
+        match self.first {
+            Some(_) => self.more = true,
+            None => self.first = Some(value.clone()),
+        }
+    }
+}
+
+impl Known {
+    /// Looks the fields up in `headers`.
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        Known {
+            host: Field::of(headers, &HOST),
+            length: Field::of(headers, &CONTENT_LENGTH),
+            request_id: Field::of(headers, &X_REQUEST_ID),
         }
     }
 }
@@ -148,7 +200,7 @@ impl std::fmt::Debug for Gateway {
 /// The answer to a request refused before it could be read whole (a malformed or oversized
 /// head): a problem document under a new request id.
 pub fn refusal(e: GatewayError) -> Answer {
-    let (id, _) = request_id(&http::HeaderMap::new());
+    let id = request_id(&Field::default());
     Answer {
         response: e.into_response(&id),
         request_id: id,
@@ -182,7 +234,11 @@ impl Head {
 }
 
 /// Checks the request line and head before anything looks at the route.
-fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, GatewayError> {
+fn check_head(
+    snap: &Snapshot,
+    req: &Request<ClientBody>,
+    known: &Known,
+) -> Result<Head, GatewayError> {
     let bad = |m: &str| Err(GatewayError::BadRequest(m.to_string()));
     if req.method() == Method::CONNECT {
         return bad("CONNECT is not supported: the gateway does not open tunnels");
@@ -214,9 +270,8 @@ fn check_head(snap: &Snapshot, req: &Request<ClientBody>) -> Result<Head, Gatewa
     }
     // One authority: HTTP/2's :authority or the absolute-form target, and a Host header must
     // agree; HTTP/1.1 needs exactly one Host.
-    let mut hosts = headers.get_all(HOST).iter();
-    let host_value = hosts.next();
-    if hosts.next().is_some() {
+    let host_value = known.host.first.as_ref();
+    if known.host.more {
         return bad("more than one Host header");
     }
     let host_header = match host_value.map(|h| h.to_str()) {
@@ -290,13 +345,13 @@ fn prepare(
     snap: &Snapshot,
     conn: &ConnInfo,
     mut req: Request<ClientBody>,
+    known: &Known,
     id: &HeaderValue,
-    client_id: bool,
 ) -> Result<Prepared, GatewayError> {
     // 1. Sanitize: check the head, find the canonical path, and apply the header policy
     //    before routing, so that no matcher sees a header the backend will not (a client's
     //    `x-banyan-*`, an untrusted `X-Forwarded-For`).
-    let head = check_head(snap, &req)?;
+    let head = check_head(snap, &req, known)?;
     if req.uri().path() == "*" || !req.uri().path().starts_with('/') {
         return Err(GatewayError::BadRequest(
             "the request target must be an absolute path".into(),
@@ -347,9 +402,10 @@ fn prepare(
             route.max_header_bytes
         )));
     }
-    let announced = req
-        .headers()
-        .get(CONTENT_LENGTH)
+    let announced = known
+        .length
+        .first
+        .as_ref()
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|n| n > route.max_body) {
         return Err(GatewayError::PayloadTooLarge {
@@ -419,7 +475,7 @@ fn prepare(
         request_id: Some(id.clone()),
         ..Added::default()
     };
-    if client_id {
+    if known.request_id.first.is_some() {
         parts.headers.remove(&X_REQUEST_ID);
     }
     snap.policy.add_forwarding(
@@ -452,7 +508,7 @@ fn prepare(
 
     // 7. Forward, with the route's deadline for the response head.
     Ok(Prepared::Send {
-        sending: endpoint.pool.send(parts, &added, body),
+        sending: endpoint.pool.send(parts, &added, &known.length, body),
         timeout: route.timeout,
     })
 }

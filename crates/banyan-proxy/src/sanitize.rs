@@ -5,6 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 
 use banyan_model::net::Cidr;
+
+use crate::proxy::Field;
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, HeaderName, TE};
 use http::{HeaderMap, HeaderValue};
@@ -366,14 +368,14 @@ pub fn clean_response(headers: &mut HeaderMap) {
 /// The value is marked sensitive, which HTTP/2 encodes as never indexed: every id is new, so
 /// adding each to the HPACK table would only evict useful entries and make every later
 /// `x-request-id` compare against dozens of dead ones.
-/// Also says whether the client sent any `x-request-id` line: the gateway's value replaces it.
-pub fn request_id(headers: &HeaderMap) -> (HeaderValue, bool) {
-    let mut values = headers.get_all(&X_REQUEST_ID).iter();
-    let (first, more) = (values.next(), values.next().is_some());
-    let mut id = first
+/// `sent` is the client's `x-request-id` field.
+pub fn request_id(sent: &Field) -> HeaderValue {
+    let mut id = sent
+        .first
+        .as_ref()
         .filter(|v| {
             let b = v.as_bytes();
-            !more
+            !sent.more
                 && !b.is_empty()
                 && b.len() <= 128
                 && b.iter()
@@ -382,7 +384,7 @@ pub fn request_id(headers: &HeaderMap) -> (HeaderValue, bool) {
         .cloned()
         .unwrap_or_else(new_request_id);
     id.set_sensitive(true);
-    (id, first.is_some())
+    id
 }
 
 thread_local! {
@@ -556,10 +558,12 @@ mod tests {
     fn request_ids() {
         let mut h = HeaderMap::new();
         h.insert("x-request-id", HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&h), (HeaderValue::from_static("abc-123"), true));
+        let sent = |h: &HeaderMap| crate::proxy::Known::of(h).request_id;
+        assert_eq!(request_id(&sent(&h)), "abc-123");
+        h.append("x-request-id", HeaderValue::from_static("abc-124"));
+        assert_eq!(request_id(&sent(&h)).len(), 32, "two ids are none");
         h.insert("x-request-id", HeaderValue::from_static("bad id<script>"));
-        let (made, sent) = request_id(&h);
-        assert!(sent);
+        let made = request_id(&sent(&h));
         assert_eq!(made.len(), 32);
         // Made in batches: across several, every id is new and 32 lowercase hex digits.
         let ids: std::collections::HashSet<_> = (0..5 * ID_BATCH)

@@ -344,11 +344,12 @@ async fn serve_connection(
             // Boxed: hyper moves each stream's future into a task of its own. Measured again
             // since the request's future shrank (`Gateway::handle`): about 350 instructions a
             // request less than moving it inline.
-            let resp = Box::pin(
-                state
-                    .gateway
-                    .handle(&state.info, req.map(ClientBody::H2), None),
-            )
+            let resp = Box::pin(state.gateway.handle(
+                &state.info,
+                req.map(ClientBody::H2),
+                None,
+                None,
+            ))
             .await;
             state.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
             Ok::<_, Infallible>(resp.into_response())

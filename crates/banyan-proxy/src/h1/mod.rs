@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 
 use crate::body::{BoxError, LimitedBody};
 use crate::pool::EndpointPool;
+use crate::proxy::Field;
 use crate::sanitize::Added;
 use body::Decode;
 pub use body::H1Body;
@@ -233,9 +234,14 @@ pub(crate) struct Failed {
 impl Exchange {
     /// Encodes `req` (an origin-form target) for HTTP/1.1, with the fields the gateway adds:
     /// `added.host` first, in place of the map's, and the others after the client's. The body
-    /// is framed by the client's Content-Length when there is one, by its exact size when
-    /// known, and chunked otherwise.
-    pub(crate) fn new(parts: &http::request::Parts, added: &Added, body: LimitedBody) -> Self {
+    /// is framed by the client's Content-Length (`length`) when there is one, by its exact size
+    /// when known, and chunked otherwise.
+    pub(crate) fn new(
+        parts: &http::request::Parts,
+        added: &Added,
+        length: &Field,
+        body: LimitedBody,
+    ) -> Self {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut out = Vec::with_capacity(320 + target.len() + 48 * parts.headers.len());
         out.extend_from_slice(parts.method.as_str().as_bytes());
@@ -248,10 +254,9 @@ impl Exchange {
         // The client's Content-Length goes up as sent only when it is one plain number. A list
         // (`5, 5`) or repeated lines, which the server side accepted as agreeing, are written
         // again as one number, which no upstream can read another way.
-        let mut lengths = parts.headers.get_all(CONTENT_LENGTH).iter();
-        let (first, more) = (lengths.next(), lengths.next().is_some());
+        let first = length.first.as_ref();
         let plain = first
-            .filter(|_| !more)
+            .filter(|_| !length.more)
             .and_then(|v| parse_length(v.as_bytes()));
         let rewrite = first.is_some() && plain.is_none();
         let skip_host = added.host.as_ref().map(|_| &HOST);

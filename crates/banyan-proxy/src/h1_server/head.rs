@@ -4,11 +4,13 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 use crate::error::GatewayError;
 use crate::h1::{Names, has_bare_lf, parse_length};
+use crate::proxy::Known;
+use crate::sanitize::X_REQUEST_ID;
 
 /// The most header slots parsed; `server.max_headers` is at most 1,000.
 const SLOTS: usize = 1000;
@@ -33,6 +35,21 @@ pub(super) struct Head {
     pub expect_continue: bool,
     /// `TE: trailers`: the client reads trailer fields in a chunked response.
     pub trailers: bool,
+    /// The fields the gateway reads itself, noted on the way.
+    pub known: Known,
+}
+
+/// A header line of the head being parsed: its name, where its value is, and which known
+/// field it is.
+pub(crate) type Line = (HeaderName, Option<(usize, usize)>, Mark);
+
+/// Which of the [`Known`] fields a header line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    Other,
+    Host,
+    Length,
+    RequestId,
 }
 
 /// The limits a head is read under, fixed at start.
@@ -62,7 +79,7 @@ fn bad<T>(m: &str) -> Result<T, GatewayError> {
 pub(super) fn parse(
     buf: &mut BytesMut,
     limits: Limits,
-    fields: &mut Vec<(HeaderName, Option<(usize, usize)>)>,
+    fields: &mut Vec<Line>,
     names: &mut Names,
 ) -> Result<Option<Head>, GatewayError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; SLOTS];
@@ -123,7 +140,11 @@ pub(super) fn parse(
         let name = names
             .get(i, f.name.as_bytes())
             .or_else(|_| bad("a header name is not valid"))?;
-        if name == CONTENT_LENGTH {
+        let mut mark = Mark::Other;
+        if name == HOST {
+            mark = Mark::Host;
+        } else if name == CONTENT_LENGTH {
+            mark = Mark::Length;
             // A list of equal values (`5, 5`) is allowed by RFC 9110 8.6, and read two ways by
             // some; only one plain number per field is accepted, and repeated fields must agree.
             let n = parse_length(f.value).ok_or(GatewayError::BadRequest(
@@ -152,8 +173,10 @@ pub(super) fn parse(
                 .value
                 .split(|b| *b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+        } else if name == X_REQUEST_ID {
+            mark = Mark::RequestId;
         }
-        fields.push((name, span(base, len, f.value)));
+        fields.push((name, span(base, len, f.value), mark));
     }
     // The head's bytes live on in the request: the target and header values are slices of it.
     let head = buf.split_to(len).freeze();
@@ -163,9 +186,16 @@ pub(super) fn parse(
         .or_else(|_| bad("the request target is not valid"))?;
     // The fields the gateway adds go beside the map (`sanitize::Added`), not into it.
     let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, at) in fields.drain(..) {
+    let mut known = Known::default();
+    for (name, at, mark) in fields.drain(..) {
         let value = HeaderValue::from_maybe_shared(part(at))
             .or_else(|_| bad("a header value is not valid"))?;
+        match mark {
+            Mark::Other => {}
+            Mark::Host => known.host.add(&value),
+            Mark::Length => known.length.add(&value),
+            Mark::RequestId => known.request_id.add(&value),
+        }
         headers.append(name, value);
     }
     let framing = match (chunked, lengths) {
@@ -196,6 +226,7 @@ pub(super) fn parse(
         keep_alive,
         expect_continue: expect_continue && version == Version::HTTP_11,
         trailers,
+        known,
     }))
 }
 

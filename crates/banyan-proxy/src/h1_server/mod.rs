@@ -116,7 +116,11 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
 
         conn.watch.in_flight.fetch_add(1, Ordering::Relaxed);
         let resp = {
-            let handled = pin!(conn.gateway.handle(&conn.info, req, Some(timer.as_mut())));
+            let handled =
+                pin!(
+                    conn.gateway
+                        .handle(&conn.info, req, Some(head.known), Some(timer.as_mut()))
+                );
             match expect {
                 None => handled.await,
                 Some(wanted) => match with_continue(handled, &wanted, &mut writer).await {
