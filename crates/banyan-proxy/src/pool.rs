@@ -113,7 +113,10 @@ impl EndpointPool {
         let pool = Arc::clone(self);
         match self.transport.protocol {
             UpstreamProtocol::Http1 => {
-                Box::pin(pool.send_h1(h1::Exchange::new(&head, added, length, body)))
+                let exchange = h1::Exchange::new(&head, added, length, body);
+                // Encoded: the map can take another head.
+                crate::maps::give(head.headers);
+                Box::pin(pool.send_h1(exchange))
             }
             UpstreamProtocol::Http2 => {
                 added.insert_into(&mut head.headers);

@@ -99,7 +99,7 @@ pub(super) fn build_head(
     head_request: bool,
 ) -> Result<Head, Error> {
     let slice = |(at, len): (usize, usize)| head.slice(at..at + len);
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = crate::maps::take(spans.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut encoded = false;

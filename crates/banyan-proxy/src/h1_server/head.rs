@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 use crate::error::GatewayError;
 use crate::h1::{Names, has_bare_lf, parse_length};
@@ -185,7 +185,7 @@ pub(super) fn parse(
     let uri = Uri::from_maybe_shared(part(target_at))
         .or_else(|_| bad("the request target is not valid"))?;
     // The fields the gateway adds go beside the map (`sanitize::Added`), not into it.
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut headers = crate::maps::take(fields.len());
     let mut known = Known::default();
     for (name, at, mark) in fields.drain(..) {
         let value = HeaderValue::from_maybe_shared(part(at))

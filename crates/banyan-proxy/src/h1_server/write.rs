@@ -99,6 +99,9 @@ impl Writer {
         self.buf.put_slice(b"\r\n");
         keep_alive &= !seen.close;
         let declared = seen.length.and_then(|v| parse_length(v.as_bytes()));
+        let (date_seen, connection_seen) = (seen.date, seen.connection);
+        // Encoded: the map can take another head.
+        crate::maps::give(parts.headers);
         let framing = if no_body {
             Framing::None
         } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
@@ -131,14 +134,14 @@ impl Writer {
         } else if framing == Framing::Chunked {
             self.buf.put_slice(b"transfer-encoding: chunked\r\n");
         }
-        if !seen.connection {
+        if !connection_seen {
             if !keep_alive && asked.version == Version::HTTP_11 {
                 self.buf.put_slice(b"connection: close\r\n");
             } else if keep_alive && asked.version == Version::HTTP_10 {
                 self.buf.put_slice(b"connection: keep-alive\r\n");
             }
         }
-        if !seen.date {
+        if !date_seen {
             put_date(&mut self.buf);
         }
         self.buf.put_slice(b"\r\n");
