@@ -324,15 +324,17 @@ impl Router {
             caps: Spans::default(),
             allow: Vec::new(),
         };
-        // Like `HostPattern::matches`: a wildcard stands for one non-empty label.
-        let wildcard_key = req
-            .host
-            .split_once('.')
-            .filter(|(label, _)| !label.is_empty())
-            .map(|(_, rest)| rest);
+        // Like `HostPattern::matches`: a wildcard stands for one non-empty label. A table
+        // without host routes hashes no host.
+        let wildcard = || {
+            let (label, rest) = req.host.split_once('.')?;
+            self.wildcard.get(rest).filter(|_| !label.is_empty())
+        };
         let tiers = [
-            self.exact.get(req.host),
-            wildcard_key.and_then(|k| self.wildcard.get(k)),
+            (!self.exact.is_empty())
+                .then(|| self.exact.get(req.host))
+                .flatten(),
+            (!self.wildcard.is_empty()).then(wildcard).flatten(),
             Some(&self.any),
         ];
         for trie in tiers.into_iter().flatten() {
