@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use banyan_model::net::Cidr;
 
@@ -125,8 +126,8 @@ impl HeaderPolicy {
 
     /// Sets `X-Forwarded-For/Proto/Host` and `Forwarded` in `added`. From a trusted peer,
     /// existing values are extended, and taken out of `headers` where `added` replaces them;
-    /// otherwise they were removed by [`Self::clean_request`] and are set anew. `host` is the
-    /// Host as the client sent it.
+    /// otherwise they were removed by [`Self::clean_request`] and are set anew, the same for
+    /// every request of a connection to one host. `host` is the Host as the client sent it.
     pub fn add_forwarding(
         &self,
         headers: &mut HeaderMap,
@@ -136,39 +137,85 @@ impl HeaderPolicy {
         trusted: bool,
     ) {
         if !trusted {
-            // What the client sent was removed by `clean_request`: each field is set anew.
-            added.forwarded_for = Some(peer.header.clone());
-            added.forwarded_proto = Some(HeaderValue::from_static("http"));
-            added.forwarded_host = host.cloned();
-            added.forwarded = peer.forwarded(host);
+            // What the client sent was removed by `clean_request`.
+            added.hop = Some(peer.hop(host));
             return;
         }
         // A trusted proxy may have sent several lines; they form one list (RFC 9110 5.3).
-        added.forwarded_for = match joined(headers, &X_FORWARDED_FOR).filter(|p| !p.is_empty()) {
+        let forwarded_for = match joined(headers, &X_FORWARDED_FOR).filter(|p| !p.is_empty()) {
             Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
             None => Some(peer.header.clone()),
         };
-        if added.forwarded_for.is_some() {
+        if forwarded_for.is_some() {
             headers.remove(&X_FORWARDED_FOR);
         }
-        if !headers.contains_key(&X_FORWARDED_PROTO) {
-            added.forwarded_proto = Some(HeaderValue::from_static("http"));
-        }
-        if !headers.contains_key(&X_FORWARDED_HOST) {
-            added.forwarded_host = host.cloned();
-        }
+        let forwarded_proto =
+            (!headers.contains_key(&X_FORWARDED_PROTO)).then(|| HeaderValue::from_static("http"));
+        let forwarded_host = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST));
         let prev = joined(headers, &FORWARDED).filter(|p| !p.is_empty());
-        added.forwarded = forwarded_element(prev.as_deref(), &peer.node, host);
-        if added.forwarded.is_some() {
+        let forwarded = forwarded_element(prev.as_deref(), &peer.node, host);
+        if forwarded.is_some() {
             headers.remove(&FORWARDED);
         }
+        added.hop = Some(Arc::new(Hop::new([
+            forwarded_for,
+            forwarded_proto,
+            forwarded_host.cloned(),
+            forwarded,
+        ])));
+    }
+}
+
+/// This hop's forwarding fields, `X-Forwarded-For/Proto/Host` and `Forwarded`: the values,
+/// for an HTTP/2 upstream's map, and the same as the field lines an HTTP/1.1 upstream's head
+/// gets. For a peer that is not a trusted proxy they depend only on the connection and the
+/// host, and are made once per connection and host ([`PeerAddr`]).
+#[derive(Debug)]
+pub struct Hop {
+    values: [Option<HeaderValue>; 4],
+    lines: Vec<u8>,
+}
+
+impl Hop {
+    const NAMES: [&HeaderName; 4] = [
+        &X_FORWARDED_FOR,
+        &X_FORWARDED_PROTO,
+        &X_FORWARDED_HOST,
+        &FORWARDED,
+    ];
+
+    fn new(values: [Option<HeaderValue>; 4]) -> Self {
+        let mut lines = Vec::new();
+        for (name, value) in Self::NAMES.into_iter().zip(&values) {
+            if let Some(v) = value {
+                lines.extend_from_slice(name.as_str().as_bytes());
+                lines.extend_from_slice(b": ");
+                lines.extend_from_slice(v.as_bytes());
+                lines.extend_from_slice(b"\r\n");
+            }
+        }
+        Self { values, lines }
+    }
+
+    /// The fields, in the order of [`Hop::lines`].
+    pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        Self::NAMES
+            .into_iter()
+            .zip(&self.values)
+            .filter_map(|(n, v)| Some((n, v.as_ref()?)))
+    }
+
+    /// The fields as HTTP/1.1 field lines, each ending in CRLF.
+    pub fn lines(&self) -> &[u8] {
+        &self.lines
     }
 }
 
 /// The fields the gateway sets on a request on its way upstream. They travel beside the
 /// client's header map rather than in it: an HTTP/1.1 upstream's encoder writes them after the
-/// client's fields, which saves a map insert for each (about 200 instructions), and an HTTP/2
-/// upstream's request has them put into its map ([`Added::insert_into`]).
+/// client's fields, which saves a map insert for each (about 200 instructions), and the
+/// forwarding fields as lines made once per connection; an HTTP/2 upstream's request has them
+/// put into its map ([`Added::insert_into`]).
 ///
 /// A field set here replaces any of its name in the client's map: whoever sets one takes the
 /// client's out of the map (the policy does, and the proxy for `x-request-id`), except `Host`,
@@ -176,10 +223,8 @@ impl HeaderPolicy {
 #[derive(Debug, Default)]
 pub struct Added {
     pub host: Option<HeaderValue>,
-    pub forwarded_for: Option<HeaderValue>,
-    pub forwarded_proto: Option<HeaderValue>,
-    pub forwarded_host: Option<HeaderValue>,
-    pub forwarded: Option<HeaderValue>,
+    /// `X-Forwarded-For/Proto/Host` and `Forwarded`.
+    pub hop: Option<Arc<Hop>>,
     /// `TE: trailers`, passed on when the client sent it.
     pub trailers: bool,
     pub request_id: Option<HeaderValue>,
@@ -189,13 +234,10 @@ static TE_NAME: HeaderName = TE;
 static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 impl Added {
-    /// The fields but `Host`, in the order they are written.
+    /// The fields but `Host` and the forwarding fields ([`Added::hop`]), in the order they
+    /// are written.
     pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
         [
-            (&X_FORWARDED_FOR, self.forwarded_for.as_ref()),
-            (&X_FORWARDED_PROTO, self.forwarded_proto.as_ref()),
-            (&X_FORWARDED_HOST, self.forwarded_host.as_ref()),
-            (&FORWARDED, self.forwarded.as_ref()),
             (&TE_NAME, self.trailers.then_some(&TRAILERS)),
             (&X_REQUEST_ID, self.request_id.as_ref()),
         ]
@@ -208,7 +250,8 @@ impl Added {
         if let Some(h) = &self.host {
             headers.insert(HOST, h.clone());
         }
-        for (n, v) in self.fields() {
+        let hop = self.hop.iter().flat_map(|h| h.fields());
+        for (n, v) in hop.chain(self.fields()) {
             headers.insert(n.clone(), v.clone());
         }
     }
@@ -254,9 +297,9 @@ pub struct PeerAddr {
     pub header: HeaderValue,
     /// The address as a `Forwarded` node (`192.0.2.1`, `"[2001:db8::1]"`).
     pub node: String,
-    /// The last `Forwarded` value made for a client that is not a trusted proxy, with the host
-    /// it was made for: a connection's requests mostly name one host.
-    last_forwarded: LastForwarded,
+    /// The last forwarding fields made for a client that is not a trusted proxy, with the
+    /// host they were made for: a connection's requests mostly name one host.
+    last_hop: LastHop,
 }
 
 impl PeerAddr {
@@ -274,34 +317,40 @@ impl PeerAddr {
             header: HeaderValue::from_str(&s)
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
             node,
-            last_forwarded: LastForwarded::default(),
+            last_hop: LastHop::default(),
         }
     }
 
-    /// This hop's `Forwarded` element for a request to `host`.
-    fn forwarded(&self, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+    /// This hop's forwarding fields for a request to `host` from this peer, not a trusted
+    /// proxy.
+    fn hop(&self, host: Option<&HeaderValue>) -> Arc<Hop> {
         // A poisoned lock only means another request panicked while holding a cache.
         let mut last = self
-            .last_forwarded
+            .last_hop
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((h, v)) = &*last
+        if let Some((h, hop)) = &*last
             && h.as_ref() == host
         {
-            return Some(v.clone());
+            return hop.clone();
         }
-        let v = forwarded_element(None, &self.node, host)?;
-        *last = Some((host.cloned(), v.clone()));
-        Some(v)
+        let hop = Arc::new(Hop::new([
+            Some(self.header.clone()),
+            Some(HeaderValue::from_static("http")),
+            host.cloned(),
+            forwarded_element(None, &self.node, host),
+        ]));
+        *last = Some((host.cloned(), hop.clone()));
+        hop
     }
 }
 
 /// Shared by the streams of an HTTP/2 connection, hence the lock; uncontended on HTTP/1.1.
 #[derive(Debug, Default)]
-struct LastForwarded(std::sync::Mutex<Option<(Option<HeaderValue>, HeaderValue)>>);
+struct LastHop(std::sync::Mutex<Option<(Option<HeaderValue>, Arc<Hop>)>>);
 
-impl Clone for LastForwarded {
+impl Clone for LastHop {
     fn clone(&self) -> Self {
         Self::default()
     }

@@ -265,6 +265,9 @@ impl Exchange {
             &parts.headers,
             [skip_host, rewrite.then_some(&CONTENT_LENGTH)],
         );
+        if let Some(hop) = &added.hop {
+            out.extend_from_slice(hop.lines());
+        }
         for (name, value) in added.fields() {
             encode_field(&mut out, name, value);
         }

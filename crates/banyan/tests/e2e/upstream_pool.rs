@@ -348,4 +348,27 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
     }
     assert_eq!(value(&head, "x-request-id"), parts.headers["x-request-id"]);
     assert_eq!(value(&head, "x-forwarded-host"), gw.addr().to_string());
+
+    // The forwarding fields are made once per connection and host: a second host on the same
+    // connection gets its own.
+    let answer = raw(
+        gw.addr(),
+        b"GET /api/a HTTP/1.1\r\nHost: a.example\r\n\r\n\
+          GET /api/b HTTP/1.1\r\nHost: b.example:8080\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 200], "{answer}");
+    for (host, forwarded) in [
+        ("a.example", "for=127.0.0.1;proto=http;host=a.example"),
+        (
+            "b.example:8080",
+            "for=127.0.0.1;proto=http;host=\"b.example:8080\"",
+        ),
+    ] {
+        let head = heads.recv().await.expect("an upstream request");
+        assert_eq!(value(&head, "x-forwarded-host"), host, "{head}");
+        assert_eq!(value(&head, "forwarded"), forwarded, "{head}");
+        assert_eq!(count(&head, "x-forwarded-for"), 1, "{head}");
+    }
 }
