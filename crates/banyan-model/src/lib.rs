@@ -348,6 +348,31 @@ routes:
         );
         assert!(errs.to_string().contains("identity namespace"), "{errs}");
     }
+
+    /// The identity namespace is removed from every request: a prefix that would take the
+    /// Host, the body's length or the request id with it is refused.
+    #[test]
+    fn an_identity_prefix_over_a_protected_field_is_refused() {
+        for prefix in ["hos", "content-", "content-length", "x-request-"] {
+            let src = format!(
+                "server: {{identity_header_prefix: {prefix}}}\nservices: [{{name: s}}]\n\
+                 routes: [{{name: r, match: {{path: /x}}, service: s}}]\n"
+            );
+            let errs = super::parse(&src).unwrap_err();
+            assert_eq!(errs.len(), 1, "{prefix}: {errs}");
+            assert!(
+                errs.to_string().contains("would remove every client's"),
+                "{errs}"
+            );
+        }
+        for prefix in ["x-banyan-", "content-x-", "hostile-"] {
+            let src = format!(
+                "server: {{identity_header_prefix: {prefix}}}\nservices: [{{name: s}}]\n\
+                 routes: [{{name: r, match: {{path: /x}}, service: s}}]\n"
+            );
+            assert!(super::parse(&src).is_ok(), "{prefix}");
+        }
+    }
 }
 
 #[cfg(test)]

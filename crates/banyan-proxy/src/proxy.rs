@@ -301,9 +301,10 @@ fn check_head(
         return bad("unsupported scheme in the request target");
     }
     if raw_host.is_empty() {
+        // An empty `Host:` is still a field, removed for HTTP/2 upstreams like any other.
         return Ok(Head {
             sent: None,
-            field: false,
+            field: host_value.is_some(),
             lowered: None,
             host_len: 0,
             bytes: head_bytes,

@@ -92,7 +92,9 @@ impl HeaderPolicy {
                 }
             }
             let n = name.as_str();
-            let identity = starts_with_name(n, &self.identity_prefix);
+            // Configuration refuses a prefix that covers a protected name; a policy made in
+            // code cannot take one either.
+            let identity = starts_with_name(n, &self.identity_prefix) && !PROTECTED.contains(&n);
             let underscore = n.contains('_');
             if !(identity || underscore || LISTED.may_hold(n)) {
                 continue;
@@ -540,6 +542,22 @@ mod tests {
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["accept", "content-length"]);
+    }
+
+    #[test]
+    fn an_identity_prefix_never_takes_a_protected_field() {
+        let p = HeaderPolicy {
+            identity_prefix: "content-".into(),
+            trusted_proxies: Vec::new(),
+        };
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("5"));
+        h.insert("content-x", HeaderValue::from_static("1"));
+        p.clean_request(&mut h, false);
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["content-length"]
+        );
     }
 
     #[test]

@@ -182,6 +182,19 @@ fn check_server(config: &Config, out: &mut Vec<Diagnostic>) {
             )
             .hint("use at least 3 lowercase letters, digits or `-`, like `x-banyan-`"),
         );
+    } else if let Some(name) = crate::headers::PROTECTED
+        .iter()
+        .find(|n| crate::headers::starts_with_name(n, prefix))
+    {
+        // The namespace is removed from every request: it must not take a field the gateway
+        // frames or routes by.
+        out.push(
+            Diagnostic::new(
+                "server.identity_header_prefix",
+                format!("`{prefix}` would remove every client's `{name}` header"),
+            )
+            .hint("use a prefix of your own, like `x-banyan-` or `x-acme-identity-`"),
+        );
     }
 }
 

@@ -361,6 +361,8 @@ proptest! {
             Just("Bad Name".to_string()),
             Just(String::new()),
             "[a-zA-Z-]{1,30}",
+            // Names that differ in one byte, at a word's end or in the tail.
+            "[ab]{1,25}",
         ], 0..20), 1..6)) {
         let mut names = super::Names::default();
         for head in heads {

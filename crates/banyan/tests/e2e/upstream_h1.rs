@@ -340,7 +340,7 @@ async fn upstream_lengths_reach_http2_clients_zero_included() {
 }
 
 /// An upstream's own `x-request-id` lines give way to the gateway's: a client gets exactly
-/// one, over HTTP/1.1 and HTTP/2, the one the upstream was sent.
+/// one, over HTTP/1.1 and HTTP/2, here its own, kept because it is well formed.
 #[tokio::test]
 async fn the_gateways_request_id_replaces_the_upstreams() {
     let (up, _) = scripted(

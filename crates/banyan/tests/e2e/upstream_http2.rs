@@ -81,6 +81,9 @@ async fn the_http2_authority_is_the_host_the_route_sends() {
             let body = request_as(gw.addr(), version, "api.example.com:8080").await;
             assert_eq!(body, want, "{version:?} {extra:?}");
         }
+        // An empty `Host:` is a field too, and goes like any other.
+        let body = request_as(gw.addr(), Version::HTTP_11, "").await;
+        assert!(body.ends_with(" None"), "{extra:?}: {body}");
     }
 }
 

@@ -371,4 +371,30 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
         assert_eq!(value(&head, "forwarded"), forwarded, "{head}");
         assert_eq!(count(&head, "x-forwarded-for"), 1, "{head}");
     }
+
+    // From a trusted proxy, its lists are extended in one line each and its own proto kept.
+    let trusted = format!(
+        "server: {{ trusted_proxies: [127.0.0.1] }}\n{}",
+        config(addr, "")
+    );
+    let gw = TestGateway::start(&trusted).await;
+    let answer = raw(
+        gw.addr(),
+        b"GET /api/t HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 203.0.113.9\r\n\
+          X-Forwarded-Proto: https\r\nForwarded: for=203.0.113.9\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200], "{answer}");
+    let head = heads.recv().await.expect("an upstream request");
+    for name in &gateway_set[..6] {
+        assert_eq!(count(&head, name), 1, "{name} in {head}");
+    }
+    assert_eq!(value(&head, "x-forwarded-for"), "203.0.113.9, 127.0.0.1");
+    assert_eq!(value(&head, "x-forwarded-proto"), "https");
+    assert_eq!(value(&head, "x-forwarded-host"), "shop.example");
+    assert_eq!(
+        value(&head, "forwarded"),
+        "for=203.0.113.9, for=127.0.0.1;proto=http;host=shop.example"
+    );
 }
