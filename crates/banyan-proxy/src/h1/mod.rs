@@ -305,7 +305,7 @@ impl Exchange {
             }
         }
         out.extend_from_slice(b"\r\n");
-        let head = Bytes::from(out);
+        let head = out;
         Self {
             upload: Upload {
                 head,

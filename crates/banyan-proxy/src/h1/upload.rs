@@ -16,8 +16,9 @@ use crate::body::LimitedBody;
 /// One request being written: the head first, then the body frames as the client sends them.
 #[derive(Debug)]
 pub(super) struct Upload {
-    /// The encoded head, kept whole for a re-send, and how much of it is written.
-    pub(super) head: Bytes,
+    /// The encoded head, kept whole for a re-send, and how much of it is written. A `Vec`:
+    /// made into `Bytes` with room to spare, it would take an allocation of its own.
+    pub(super) head: Vec<u8>,
     pub(super) head_sent: usize,
     /// Body bytes encoded and not yet written, in order; the first may be partly written.
     pub(super) queue: Vec<Bytes>,
