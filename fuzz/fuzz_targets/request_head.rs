@@ -17,6 +17,8 @@ fuzz_target!(|wire: &[u8]| {
         !(h.contains_key(CONTENT_LENGTH) && h.contains_key(TRANSFER_ENCODING)),
         "a request with two framings was accepted"
     );
+    // What the parser noted on the way is what the map holds.
+    assert_eq!(first.known, banyan_proxy::proxy::Known::of(h));
     // The same request with another behind it: nothing about this one may change, and the
     // next must be left whole.
     let mut both = wire.to_vec();

@@ -130,7 +130,7 @@ impl Gateway {
 /// notes them as it reads the head, which saves a map lookup for each; an HTTP/2 request's are
 /// looked up ([`Known::of`]). The header policy never removes them (`Connection` cannot name
 /// them), so what is known stays true while the request is prepared.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Known {
     pub host: Field,
     pub length: Field,
@@ -138,7 +138,7 @@ pub struct Known {
 }
 
 /// A header field's first value, and whether there were more lines of it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Field {
     pub first: Option<HeaderValue>,
     pub more: bool,

@@ -246,6 +246,8 @@ pub struct ReadRequest {
     pub keep_alive: bool,
     /// The bytes after the request's end.
     pub rest: usize,
+    /// What the parser noted of the fields the gateway reads itself.
+    pub known: crate::proxy::Known,
 }
 
 /// Reads `wire` as a connection reads a request: the head, then the body by its framing;
@@ -292,6 +294,7 @@ pub fn read_request(wire: &[u8]) -> Result<Option<ReadRequest>, GatewayError> {
         }
     }
     Ok(Some(ReadRequest {
+        known: head.known,
         request: head.request,
         body,
         keep_alive: head.keep_alive,
