@@ -85,6 +85,12 @@ mod tests {
             Some("api.example.com")
         );
         assert_eq!(normalize_host("[::1]:80").as_deref(), Some("[::1]"));
+        // URIs allow an empty port.
+        assert_eq!(normalize_host("a.example:").as_deref(), Some("a.example"));
+        assert_eq!(
+            normalize_host("a.example:08080").as_deref(),
+            Some("a.example")
+        );
         assert_eq!(normalize_host("a b"), None);
         assert_eq!(normalize_host("a:b"), None);
         assert_eq!(normalize_host(""), None);
@@ -113,6 +119,7 @@ mod tests {
             ".",
             "api.example.com:+80",
             "api.example.com:99999",
+            "api.example.com:000080",
         ] {
             assert_eq!(normalize_host(bad), None, "{bad}");
         }
