@@ -6,14 +6,16 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::{Error, MAX_HEAD, MAX_HEADERS, Names, Span};
+use super::{Error, MAX_HEAD, MAX_HEADERS, MAX_INTERIM, Names, Span};
 
-/// Parses the buffered response head, skipping interim (1xx) heads; `None` while it is
-/// incomplete. `spans` is scratch space, kept by the connection.
+/// Parses the buffered response head, skipping interim (1xx) heads, at most [`MAX_INTERIM`]
+/// of them, counted in `interim` across calls; `None` while it is incomplete. `spans` is
+/// scratch space, kept by the connection.
 pub(super) fn parse_head(
     buf: &mut BytesMut,
     spans: &mut Vec<Span>,
     names: &mut Names,
+    interim: &mut usize,
     head_request: bool,
 ) -> Result<Option<Head>, Error> {
     loop {
@@ -46,7 +48,15 @@ pub(super) fn parse_head(
                     "101 Switching Protocols was not asked for",
                 ));
             }
-            // 100 Continue, 103 Early Hints: interim, not forwarded.
+            // 100 Continue, 103 Early Hints: interim, not forwarded. An upstream that sends
+            // them without end would hold the exchange, and spend the gateway's time, until the
+            // route's timeout.
+            *interim += 1;
+            if *interim > MAX_INTERIM {
+                return Err(Error::Malformed(
+                    "the upstream sent more than 32 interim responses",
+                ));
+            }
             buf.advance(len);
             continue;
         }

@@ -40,6 +40,8 @@ use upload::{Upload, encode_field, encode_fields};
 
 /// The largest response head (each 1xx head counts on its own), and trailer section.
 const MAX_HEAD: usize = 64 * 1024;
+/// The most interim (1xx) heads before a response's final one.
+const MAX_INTERIM: usize = 32;
 /// The most header fields in a response head or a trailer section.
 const MAX_HEADERS: usize = 128;
 /// The longest chunk-size line, extensions included.
@@ -107,6 +109,8 @@ pub(crate) struct Conn {
     reused: bool,
     /// Whether anything of a response arrived in the current exchange.
     heard: bool,
+    /// Interim heads skipped in the current exchange.
+    interim: usize,
     /// Header positions in the head being parsed, kept to save an allocation per response.
     spans: Vec<Span>,
     /// The header names of the last response head.
@@ -168,6 +172,7 @@ impl Conn {
             buf: BytesMut::new(),
             reused: false,
             heard: false,
+            interim: 0,
             spans: Vec::new(),
             names: Names::default(),
         })
@@ -195,6 +200,7 @@ impl Conn {
                     &mut self.buf,
                     &mut self.spans,
                     &mut self.names,
+                    &mut self.interim,
                     head_request,
                 )? {
                     return Poll::Ready(Ok(head));
@@ -334,6 +340,7 @@ impl Exchange {
     ) -> Result<Response<H1Body>, Failed> {
         let mut uploading = true;
         conn.heard = false;
+        conn.interim = 0;
         let polled = std::future::poll_fn(|cx| {
             if uploading {
                 match self.upload.poll(cx, &mut conn.io) {
@@ -421,6 +428,7 @@ pub fn read_response(wire: &[u8], head_request: bool) -> Result<ReadResponse, Er
         &mut buf,
         &mut Vec::new(),
         &mut Names::default(),
+        &mut 0,
         head_request,
     )?
     .ok_or(Error::Closed)?;

@@ -15,6 +15,7 @@ fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, Error> {
         &mut BytesMut::from(text),
         &mut Vec::new(),
         &mut Default::default(),
+        &mut 0,
         head_request,
     )
 }
@@ -134,15 +135,68 @@ fn interim_responses_are_skipped_and_the_rest_stays_buffered() {
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
          HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi",
     );
-    let h = parse_head(&mut buf, &mut Vec::new(), &mut Default::default(), false)
-        .expect("parses")
-        .expect("complete");
+    let h = parse_head(
+        &mut buf,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut 0,
+        false,
+    )
+    .expect("parses")
+    .expect("complete");
     assert_eq!(h.status, StatusCode::CREATED);
     assert!(
         h.headers.get("link").is_none(),
         "an interim head's fields are not kept"
     );
     assert_eq!(&buf[..], b"hi");
+}
+
+#[test]
+fn interim_heads_are_counted_across_reads() {
+    let interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    let last = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    // 32 interim heads are read, one read at a time, and the final head after them.
+    let mut count = 0;
+    let mut buf = BytesMut::new();
+    for _ in 0..MAX_INTERIM {
+        buf.extend_from_slice(interim.as_bytes());
+        buf.extend_from_slice(b"HTTP/1.1 2");
+        let parsed = parse_head(
+            &mut buf,
+            &mut Vec::new(),
+            &mut Default::default(),
+            &mut count,
+            false,
+        );
+        assert!(
+            matches!(parsed, Ok(None)),
+            "an interim head ended the exchange"
+        );
+        buf.truncate(buf.len() - b"HTTP/1.1 2".len());
+    }
+    buf.extend_from_slice(last.as_bytes());
+    let h = parse_head(
+        &mut buf,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut count,
+        false,
+    );
+    assert_eq!(h.expect("parses").expect("complete").status, StatusCode::OK);
+    // One more is refused.
+    let mut buf = BytesMut::from(format!("{}{last}", interim.repeat(MAX_INTERIM + 1)).as_str());
+    let refused = parse_head(
+        &mut buf,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut 0,
+        false,
+    );
+    assert!(
+        matches!(refused, Err(Error::Malformed(_))),
+        "33 interim heads were read"
+    );
 }
 
 #[test]
@@ -159,9 +213,15 @@ fn an_incomplete_head_asks_for_more() {
 fn a_reason_phrase_that_is_not_utf8_is_dropped() {
     // Found by the fuzzer: httparse gives such a phrase as a static "", outside the buffer.
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\xff\xffC\r\nContent-Length: 0\r\n\r\n"[..]);
-    let h = parse_head(&mut buf, &mut Vec::new(), &mut Default::default(), false)
-        .expect("parses")
-        .expect("complete");
+    let h = parse_head(
+        &mut buf,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut 0,
+        false,
+    )
+    .expect("parses")
+    .expect("complete");
     assert_eq!(h.status, StatusCode::OK);
     assert!(h.reason.is_none());
 }

@@ -382,11 +382,10 @@ async fn the_gateways_request_id_replaces_the_upstreams() {
     );
 }
 
-/// An upstream that sends interim heads without end, and never a final one, is cut off by the
-/// route's timeout however fast the heads come: reading them must not keep the timer from
-/// firing.
+/// An upstream that sends interim heads without end, and never a final one, is cut off after
+/// 32 of them with a 502, well before the route's timeout of 60 s.
 #[tokio::test]
-async fn endless_interim_heads_end_in_a_504() {
+async fn endless_interim_heads_end_in_a_502() {
     // A thread of its own, writing as fast as the socket takes it: the gateway's every read
     // finds more heads waiting.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -403,14 +402,11 @@ async fn endless_interim_heads_end_in_a_504() {
         let until = std::time::Instant::now() + Duration::from_secs(20);
         while std::time::Instant::now() < until && s.write_all(&heads).is_ok() {}
     });
-    let gw = TestGateway::start(&proxy_config(&[up], "    timeout: 300ms\n")).await;
+    let gw = TestGateway::start(&proxy_config(&[up], "    timeout: 60s\n")).await;
     let r = one_get(&gw).await;
     assert_eq!(r.len(), 1, "{r:?}");
-    assert_eq!(r[0].status, 504);
-    assert_eq!(
-        r[0].problem()["type"],
-        "urn:banyan:problem:upstream-timeout"
-    );
+    assert_eq!(r[0].status, 502);
+    assert_eq!(r[0].problem()["type"], "urn:banyan:problem:upstream-reset");
     drop(gw);
     flood.join().expect("the upstream thread ends");
 }
