@@ -129,7 +129,8 @@ impl Gateway {
 /// `x-request-id`, each its first line and whether more followed. An HTTP/1.1 head's parser
 /// notes them as it reads the head, which saves a map lookup for each; an HTTP/2 request's are
 /// looked up ([`Known::of`]). The header policy never removes them (`Connection` cannot name
-/// them), so what is known stays true while the request is prepared.
+/// them, nor the identity prefix cover them), so what is known stays true while the request is
+/// prepared.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Known {
     pub host: Field,
