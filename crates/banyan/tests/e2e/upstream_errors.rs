@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Request, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -174,5 +174,34 @@ async fn each_request_on_a_connection_gets_its_own_routes_deadline() {
         assert_eq!(statuses, [want], "request {i}, {path}");
     }
     assert_eq!(slow.hits(), 3);
+
+    // The streams of one HTTP/2 connection reuse each other's timers, one at a time or side by
+    // side: each still gets its own route's deadline.
+    let client = h2_client();
+    let get = |path: &str| {
+        let req = Request::get(gw.url(path)).body(empty()).expect("request");
+        let client = client.clone();
+        async move {
+            let (parts, _) = tokio::time::timeout(Duration::from_secs(10), send(&client, req))
+                .await
+                .expect("an answer well before the 60 s route's deadline");
+            assert_eq!(parts.version, http::Version::HTTP_2);
+            parts.status.as_u16()
+        }
+    };
+    for (i, (path, want)) in [
+        ("/fast", 200),
+        ("/slow", 504),
+        ("/fast", 200),
+        ("/slow", 504),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(get(path).await, want, "stream {i}, {path}");
+    }
+    let (a, b, c) = tokio::join!(get("/slow"), get("/fast"), get("/slow"));
+    assert_eq!([a, b, c], [504, 200, 504]);
+    assert_eq!(slow.hits(), 7);
     gate.open();
 }
