@@ -88,16 +88,15 @@ impl Gateway {
     /// so stays small where it is moved or boxed (each HTTP/2 stream boxes its own).
     ///
     /// `known` is what the head's parser noted of the fields the gateway reads (looked up in
-    /// the map when `None`). `timer` is the connection's route timer, reset for this request: a
-    /// connection that serves one request at a time keeps one timer registered, and moving its
-    /// deadline later costs an atomic update, not a registration. Without one, the request makes
-    /// its own.
+    /// the map when `None`). `timer` is a route timer the connection keeps, reset for this
+    /// request: moving a registered timer's deadline later costs an atomic update, where a new
+    /// timer costs a registration and a removal.
     pub fn handle<'t>(
         &self,
         conn: &ConnInfo,
         req: Request<ClientBody>,
         known: Option<Known>,
-        timer: Option<Pin<&'t mut Sleep>>,
+        timer: Pin<&'t mut Sleep>,
     ) -> impl Future<Output = Answer> + Send + use<'t> {
         let known = known.unwrap_or_else(|| Known::of(req.headers()));
         let id = request_id(&known.request_id);
@@ -533,30 +532,25 @@ fn prepare(
 async fn exchange(
     mut sending: Sending,
     timeout: Duration,
-    timer: Option<Pin<&mut Sleep>>,
+    mut timer: Pin<&mut Sleep>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
-    let sent = match timer {
-        Some(mut timer) => {
-            timer.as_mut().reset(Instant::now() + timeout);
-            poll_fn(|cx| {
-                let had_budget = coop::has_budget_remaining();
-                if let Poll::Ready(r) = sending.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                // As `tokio::time::timeout` does: an exchange that spent the task's budget (an
-                // upstream flooding interim heads, a fast upload) must not keep the deadline
-                // from firing, and a budget-limited timer would never fire then.
-                let fired = if had_budget && !coop::has_budget_remaining() {
-                    pin!(coop::unconstrained(timer.as_mut())).poll(cx)
-                } else {
-                    timer.as_mut().poll(cx)
-                };
-                fired.map(|()| None)
-            })
-            .await
+    timer.as_mut().reset(Instant::now() + timeout);
+    let sent = poll_fn(|cx| {
+        let had_budget = coop::has_budget_remaining();
+        if let Poll::Ready(r) = sending.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
         }
-        None => tokio::time::timeout(timeout, sending).await.ok(),
-    };
+        // As `tokio::time::timeout` does: an exchange that spent the task's budget (an
+        // upstream flooding interim heads, a fast upload) must not keep the deadline from
+        // firing, and a budget-limited timer would never fire then.
+        let fired = if had_budget && !coop::has_budget_remaining() {
+            pin!(coop::unconstrained(timer.as_mut())).poll(cx)
+        } else {
+            timer.as_mut().poll(cx)
+        };
+        fired.map(|()| None)
+    })
+    .await;
     let mut resp = match sent {
         None => return Err(GatewayError::UpstreamTimeout(timeout)),
         Some(Err(e)) => return Err(classify(&e)),

@@ -360,7 +360,7 @@ async fn serve_connection(
                 &state.info,
                 req.map(ClientBody::H2),
                 None,
-                Some(timer.as_mut()),
+                timer.as_mut(),
             ))
             .await;
             lock().push(timer);

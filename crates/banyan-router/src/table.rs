@@ -324,16 +324,14 @@ impl Router {
             caps: Spans::default(),
             allow: Vec::new(),
         };
-        // Like `HostPattern::matches`: a wildcard stands for one non-empty label. A table
-        // without host routes hashes no host.
+        // Like `HostPattern::matches`: a wildcard stands for one non-empty label. The host is
+        // split only when some route names a wildcard (an empty map hashes nothing either).
         let wildcard = || {
             let (label, rest) = req.host.split_once('.')?;
             self.wildcard.get(rest).filter(|_| !label.is_empty())
         };
         let tiers = [
-            (!self.exact.is_empty())
-                .then(|| self.exact.get(req.host))
-                .flatten(),
+            self.exact.get(req.host),
             (!self.wildcard.is_empty()).then(wildcard).flatten(),
             Some(&self.any),
         ];

@@ -54,7 +54,7 @@ pub(super) fn parse_head(
             *interim += 1;
             if *interim > MAX_INTERIM {
                 return Err(Error::Malformed(
-                    "the upstream sent more than 32 interim responses",
+                    "the upstream sent too many interim responses",
                 ));
             }
             buf.advance(len);

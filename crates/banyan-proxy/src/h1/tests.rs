@@ -20,6 +20,18 @@ fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, Error> {
     )
 }
 
+/// Parses the head of a response to a GET at the front of `buf`, counting interim heads in
+/// `interim`.
+fn parse_buf(buf: &mut BytesMut, interim: &mut usize) -> Result<Option<Head>, Error> {
+    parse_head(
+        buf,
+        &mut Vec::new(),
+        &mut Default::default(),
+        interim,
+        false,
+    )
+}
+
 fn framing(text: &str) -> (Framing, bool) {
     match head(text) {
         Ok(Some(h)) => (h.framing, h.keep_alive),
@@ -135,15 +147,9 @@ fn interim_responses_are_skipped_and_the_rest_stays_buffered() {
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
          HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi",
     );
-    let h = parse_head(
-        &mut buf,
-        &mut Vec::new(),
-        &mut Default::default(),
-        &mut 0,
-        false,
-    )
-    .expect("parses")
-    .expect("complete");
+    let h = parse_buf(&mut buf, &mut 0)
+        .expect("parses")
+        .expect("complete");
     assert_eq!(h.status, StatusCode::CREATED);
     assert!(
         h.headers.get("link").is_none(),
@@ -162,13 +168,7 @@ fn interim_heads_are_counted_across_reads() {
     for _ in 0..MAX_INTERIM {
         buf.extend_from_slice(interim.as_bytes());
         buf.extend_from_slice(b"HTTP/1.1 2");
-        let parsed = parse_head(
-            &mut buf,
-            &mut Vec::new(),
-            &mut Default::default(),
-            &mut count,
-            false,
-        );
+        let parsed = parse_buf(&mut buf, &mut count);
         assert!(
             matches!(parsed, Ok(None)),
             "an interim head ended the exchange"
@@ -176,23 +176,11 @@ fn interim_heads_are_counted_across_reads() {
         buf.truncate(buf.len() - b"HTTP/1.1 2".len());
     }
     buf.extend_from_slice(last.as_bytes());
-    let h = parse_head(
-        &mut buf,
-        &mut Vec::new(),
-        &mut Default::default(),
-        &mut count,
-        false,
-    );
+    let h = parse_buf(&mut buf, &mut count);
     assert_eq!(h.expect("parses").expect("complete").status, StatusCode::OK);
     // One more is refused.
     let mut buf = BytesMut::from(format!("{}{last}", interim.repeat(MAX_INTERIM + 1)).as_str());
-    let refused = parse_head(
-        &mut buf,
-        &mut Vec::new(),
-        &mut Default::default(),
-        &mut 0,
-        false,
-    );
+    let refused = parse_buf(&mut buf, &mut 0);
     assert!(
         matches!(refused, Err(Error::Malformed(_))),
         "33 interim heads were read"
@@ -213,15 +201,9 @@ fn an_incomplete_head_asks_for_more() {
 fn a_reason_phrase_that_is_not_utf8_is_dropped() {
     // Found by the fuzzer: httparse gives such a phrase as a static "", outside the buffer.
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\xff\xffC\r\nContent-Length: 0\r\n\r\n"[..]);
-    let h = parse_head(
-        &mut buf,
-        &mut Vec::new(),
-        &mut Default::default(),
-        &mut 0,
-        false,
-    )
-    .expect("parses")
-    .expect("complete");
+    let h = parse_buf(&mut buf, &mut 0)
+        .expect("parses")
+        .expect("complete");
     assert_eq!(h.status, StatusCode::OK);
     assert!(h.reason.is_none());
 }

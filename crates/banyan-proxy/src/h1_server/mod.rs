@@ -119,7 +119,7 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
             let handled =
                 pin!(
                     conn.gateway
-                        .handle(&conn.info, req, Some(head.known), Some(timer.as_mut()))
+                        .handle(&conn.info, req, Some(head.known), timer.as_mut())
                 );
             match expect {
                 None => handled.await,
