@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use crate::pool::UpstreamBody;
 use crate::sanitize::HeaderPolicy;
@@ -62,12 +61,11 @@ impl Body for ProxyBody {
     }
 }
 
-/// A client's request body: read by the gateway's own HTTP/1.1 server, or by hyper's HTTP/2
-/// server.
+/// A client's request body: read by the gateway's own HTTP/1.1 or HTTP/2 server.
 #[derive(Debug)]
 pub enum ClientBody {
     H1(crate::h1_server::RequestBody),
-    H2(Incoming),
+    H2(crate::h2_server::RequestBody),
 }
 
 impl Body for ClientBody {

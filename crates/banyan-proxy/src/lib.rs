@@ -10,6 +10,7 @@ pub mod body;
 pub mod error;
 pub mod h1;
 pub mod h1_server;
+pub mod h2_server;
 mod maps;
 pub mod pool;
 pub mod proxy;

@@ -1,7 +1,6 @@
-//! Listeners and connections: the gateway's own HTTP/1.1 server, hyper's HTTP/2 server with
-//! hardened settings, a watchdog per connection for its timeouts, and graceful drain.
+//! Listeners and connections: the gateway's own HTTP/1.1 server, its HTTP/2 server on h2's
+//! protocol engine, a watchdog per connection for its timeouts, and graceful drain.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,16 +10,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::server::conn::http2;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::body::ClientBody;
 use crate::h1::READ_BLOCK;
 use crate::h1_server::{self, Limits};
+use crate::h2_server;
 use crate::proxy::{ConnInfo, Gateway};
 use crate::snapshot::Snapshot;
 
@@ -55,27 +51,6 @@ impl ConnSettings {
     }
 }
 
-/// hyper's HTTP/2 server with the settings of `HARDENING.md`.
-pub fn http2_builder(s: &ConnSettings) -> http2::Builder<TokioExecutor> {
-    let mut b = http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .max_concurrent_streams(100)
-        // HTTP/2 counts 32 bytes per field on top of name and value; leave room so that the
-        // gateway's own check (problem+json 431) answers before h2's bare refusal.
-        .max_header_list_size((s.max_header_bytes * 2 + 32 * s.max_headers) as u32)
-        .max_pending_accept_reset_streams(Some(50))
-        .max_local_error_reset_streams(Some(256))
-        .initial_stream_window_size(64 * 1024)
-        .initial_connection_window_size(1024 * 1024)
-        .max_send_buf_size(256 * 1024)
-        // Pings find dead peers on long streams. They also count as traffic for the idle
-        // watchdog, so they come at twice the idle timeout: an idle connection still sees a
-        // whole quiet period and is closed.
-        .keep_alive_interval(Some((s.idle_timeout * 2).max(Duration::from_secs(20))))
-        .keep_alive_timeout(Duration::from_secs(20));
-    b
-}
-
 /// A running data plane: accept loops and the connections they started.
 pub struct Server {
     gateway: Arc<Gateway>,
@@ -106,7 +81,7 @@ impl Server {
         let (stop, _) = watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
-            h2: http2_builder(&settings),
+            h2: h2_server::Config::new(&settings),
             limits: settings.limits(),
             settings,
         });
@@ -158,7 +133,7 @@ impl Server {
 struct Shared {
     settings: ConnSettings,
     limits: Limits,
-    h2: http2::Builder<TokioExecutor>,
+    h2: h2_server::Config,
 }
 
 struct AcceptCtx {
@@ -223,7 +198,7 @@ pub(crate) struct ConnWatch {
 }
 
 impl ConnWatch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             start: Instant::now(),
             activity: AtomicU64::new(0),
@@ -231,6 +206,11 @@ impl ConnWatch {
             // The first head's clock runs from the accept.
             head_since: AtomicU64::new(1),
         }
+    }
+
+    /// A count that moves with every read and write.
+    pub(crate) fn activity(&self) -> u64 {
+        self.activity.load(Ordering::Relaxed)
     }
 
     pub(crate) fn touch(&self) {
@@ -317,7 +297,7 @@ async fn serve_connection(
     mut stream: TcpStream,
     conn: Arc<ConnState>,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     // HTTP/1.1 or HTTP/2 with prior knowledge: told apart by the first bytes.
     let mut buf = BytesMut::with_capacity(READ_BLOCK);
@@ -331,58 +311,12 @@ async fn serve_connection(
         return h1_server::serve(stream, buf, conn, shared.limits).await;
     }
     conn.watch.head_done();
-    let io = TokioIo::new(CountingIo {
+    let io = CountingIo {
         inner: stream,
         read_first: buf.freeze(),
         conn: conn.clone(),
-    });
-    let state = conn.clone();
-    // Route timers, reused from stream to stream: moving a registered timer's deadline later is
-    // an atomic update, where a timer of its own costs each stream a registration and a
-    // removal. There are never more than the streams open at once.
-    let timers: Arc<std::sync::Mutex<Vec<Pin<Box<tokio::time::Sleep>>>>> = Arc::default();
-    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let state = state.clone();
-        let timers = timers.clone();
-        async move {
-            state.watch.in_flight.fetch_add(1, Ordering::Relaxed);
-            let lock = || {
-                timers
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-            };
-            let spare = lock().pop();
-            let mut timer = spare.unwrap_or_else(|| Box::pin(tokio::time::sleep(Duration::ZERO)));
-            // Boxed: hyper moves each stream's future into a task of its own. Measured again
-            // since the request's future shrank (`Gateway::handle`): about 350 instructions a
-            // request less than moving it inline.
-            let resp = Box::pin(state.gateway.handle(
-                &state.info,
-                req.map(ClientBody::H2),
-                None,
-                timer.as_mut(),
-            ))
-            .await;
-            lock().push(timer);
-            state.watch.in_flight.fetch_sub(1, Ordering::Relaxed);
-            Ok::<_, Infallible>(resp.into_response())
-        }
-    });
-    let mut served = std::pin::pin!(shared.h2.serve_connection(io, svc));
-    let done = tokio::select! {
-        r = served.as_mut() => Some(r),
-        _ = stop.wait_for(|s| *s) => None,
     };
-    let result = match done {
-        Some(r) => r,
-        None => {
-            served.as_mut().graceful_shutdown();
-            served.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %conn.info.peer.addr, error = %e, "connection ended with an error");
-    }
+    h2_server::serve(io, conn, &shared.h2, stop).await;
 }
 
 /// An HTTP/2 client's socket, which counts reads and writes for the watchdog, and first gives

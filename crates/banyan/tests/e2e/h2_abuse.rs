@@ -507,6 +507,48 @@ async fn rapid_reset_ends_the_connection_and_others_are_still_served() {
     assert_still_serving(&gw).await;
 }
 
+/// A stream the client resets takes its upstream exchange with it: the upstream sees its
+/// connection closed at once, not when the route's timeout (60 s here) comes.
+#[tokio::test]
+async fn a_reset_stream_cancels_its_upstream_exchange() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = config(upstream.local_addr().expect("addr")).replace(
+        "    service: backend\n",
+        "    service: backend\n    timeout: 60s\n",
+    );
+    let gw = TestGateway::start(&config).await;
+    let mut c = RawH2::connect(gw.addr()).await;
+    c.send(&get_frame(1, "/api/slow", &[])).await;
+    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+        .await
+        .expect("the request reached the upstream")
+        .expect("accept");
+    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+    c.send(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
+        .await;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(WAIT, up.read(&mut byte))
+        .await
+        .expect("the upstream connection was closed after the reset");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the upstream connection is closed, not written to: {read:?}"
+    );
+    // The connection itself goes on.
+    c.send(&get_frame(3, "/api/next", &[])).await;
+    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+        .await
+        .expect("the next request reached the upstream")
+        .expect("accept");
+    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+    up.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .await
+        .expect("answer");
+    assert!(matches!(c.outcome(3).await, Outcome::Status(200)));
+}
+
 #[tokio::test]
 async fn provoked_resets_end_the_connection() {
     // "Made you reset": streams the server itself must reset (here, a forbidden header), a

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::harness::*;
 
@@ -43,6 +45,17 @@ async fn bulk_backend(sent: Arc<Mutex<Option<DigestSlot>>>) -> Backend {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_each_way_passes_the_binary_byte_identical_with_flat_memory() {
+    gibibyte_each_way(h1_client()).await;
+}
+
+/// The same from an HTTP/2 client: its uploads are read as flow control gives them, and a
+/// download is passed on only as fast as the client's window opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_each_way_over_http2_passes_byte_identical_with_flat_memory() {
+    gibibyte_each_way(h2_client()).await;
+}
+
+async fn gibibyte_each_way(client: Client<HttpConnector, Body>) {
     let sent = Arc::default();
     let backend = bulk_backend(Arc::clone(&sent)).await;
     let public = free_port();
@@ -52,7 +65,6 @@ async fn a_gibibyte_each_way_passes_the_binary_byte_identical_with_flat_memory()
     );
     let gw = BinaryGateway::start(&yaml, public).await;
     let started = Instant::now();
-    let client = h1_client();
 
     let (upload, uploaded) = Generated::new(GIB);
     let req = Request::post(format!("http://{public}/upload"))
