@@ -27,6 +27,7 @@ const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
 const CANCEL: u32 = 0x8;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 /// One frame on the wire: 24-bit length, type, flags, 31-bit stream id, payload.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -547,6 +548,82 @@ async fn a_reset_stream_cancels_its_upstream_exchange() {
         .await
         .expect("answer");
     assert!(matches!(c.outcome(3).await, Outcome::Status(200)));
+}
+
+/// Resets paced one at a time, each after the gateway took its stream: h2's own cap on resets
+/// of streams not yet taken never trips, so the gateway counts them itself and closes the
+/// connection once a hundred streams were reset before their answer.
+#[tokio::test]
+async fn resets_of_taken_streams_end_the_connection() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gw = TestGateway::start(&config(upstream.local_addr().expect("addr"))).await;
+    let mut c = RawH2::connect(gw.addr()).await;
+    // Held open: an upstream that hung up would answer the stream (502) before its reset.
+    let mut held = Vec::new();
+    for i in 0..100u32 {
+        let id = 2 * i + 1;
+        c.send(&get_frame(id, "/api/slow", &[])).await;
+        let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+            .await
+            .unwrap_or_else(|_| panic!("request {i} reached the upstream"))
+            .expect("accept");
+        assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+        held.push(up);
+        c.send(&frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()))
+            .await;
+    }
+    assert_eq!(
+        c.outcome(u32::MAX).await,
+        Outcome::GoAway(ENHANCE_YOUR_CALM),
+        "100 streams taken and reset, and the connection goes on"
+    );
+    // The gateway still serves others (its upstream here is the test's listener).
+    let mut other = RawH2::connect(gw.addr()).await;
+    other.send(&get_frame(1, "/api/next", &[])).await;
+    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+        .await
+        .expect("the next request reached the upstream")
+        .expect("accept");
+    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+    up.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .await
+        .expect("answer");
+    assert!(matches!(other.outcome(1).await, Outcome::Status(200)));
+}
+
+/// A stream reset in the same packet that opened it never reaches an upstream. The request
+/// after it on the connection is answered, so the pair before it was read and dealt with.
+#[tokio::test]
+async fn a_stream_reset_before_it_was_taken_reaches_no_upstream() {
+    let (rec, gw) = setup().await;
+    let mut c = RawH2::connect(gw.addr()).await;
+    let mut pair = get_frame(1, "/api/reset", &[]);
+    pair.extend(frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()));
+    pair.extend(get_frame(3, "/api/after", &[]));
+    c.send(&pair).await;
+    assert_eq!(c.outcome(3).await, Outcome::Status(200));
+    assert_eq!(
+        rec.backend.hits(),
+        1,
+        "only the request that was not reset went up"
+    );
+}
+
+/// A HEAD over HTTP/2 ends with its head: a body sent on it would be a protocol error to the
+/// client. Gateway-made answers (a 404 here) included.
+#[tokio::test]
+async fn a_head_request_over_http2_gets_no_body() {
+    let (rec, gw) = setup().await;
+    for (path, want) in [("/nowhere", 404), ("/api/x", 200)] {
+        let req = Request::head(format!("http://api.example.com{path}"))
+            .body(())
+            .expect("request");
+        let (status, body) = h2_request(gw.addr(), req, None).await;
+        assert_eq!((status, body.len()), (want, 0), "{path}");
+    }
+    assert_eq!(rec.backend.hits(), 1);
 }
 
 #[tokio::test]

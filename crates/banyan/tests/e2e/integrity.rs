@@ -192,18 +192,20 @@ async fn a_chunked_body_cut_before_its_last_chunk_reaches_the_client_as_an_error
     .await;
 }
 
-/// A backend whose responses carry `x-checksum` and `x-count` as trailers.
+/// A backend whose responses carry `x-checksum` and `x-count` as trailers, and `keep-alive`,
+/// a hop-by-hop field that must not pass (HTTP/2 refuses it anywhere).
 async fn trailer_backend() -> Backend {
     Backend::start(|_req| async move {
         let mut trailers = HeaderMap::new();
         trailers.insert("x-checksum", "abc123".parse().expect("value"));
         trailers.insert("x-count", "3".parse().expect("value"));
+        trailers.insert("keep-alive", "timeout=5".parse().expect("value"));
         let body = WithTrailers {
             data: Some(Bytes::from_static(b"one two three")),
             trailers: Some(trailers),
         };
         Response::builder()
-            .header("trailer", "x-checksum, x-count")
+            .header("trailer", "x-checksum, x-count, keep-alive")
             .body(body.boxed())
             .expect("response")
     })
@@ -242,6 +244,7 @@ async fn upstream_trailers_reach_an_http2_client() {
         .expect("trailers were sent");
     assert_eq!(trailers["x-checksum"], "abc123");
     assert_eq!(trailers["x-count"], "3");
+    assert!(!trailers.contains_key("keep-alive"), "{trailers:?}");
     assert_eq!(
         backend
             .last()
@@ -278,6 +281,7 @@ async fn upstream_trailers_reach_an_http1_client_that_asks_for_them() {
         tail.contains("x-checksum: abc123\r\n") && tail.contains("x-count: 3\r\n"),
         "no trailers after the last chunk: {text:?}"
     );
+    assert!(!tail.contains("keep-alive"), "{text:?}");
 }
 
 /// A backend that streams up to 1 GiB to each request and notes how much it made and when
