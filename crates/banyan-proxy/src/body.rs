@@ -37,17 +37,17 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ProxyBody::Upstream(b) => Pin::new(b).poll_frame(cx).map_ok(|frame| {
-                // Trailers are cleaned as the head was: HTTP/2 refuses connection fields in
-                // them, and HTTP/1.1 clients must not take them as their own.
-                match frame.into_trailers() {
-                    Ok(mut trailers) => {
-                        crate::sanitize::clean_response(&mut trailers);
-                        Frame::trailers(trailers)
-                    }
-                    Err(frame) => frame,
+            ProxyBody::Upstream(b) => {
+                let mut polled = Pin::new(b).poll_frame(cx);
+                if let Poll::Ready(Some(Ok(frame))) = &mut polled
+                    && let Some(trailers) = frame.trailers_mut()
+                {
+                    // Cleaned as the head was: HTTP/2 refuses connection fields in trailers,
+                    // and HTTP/1.1 clients must not take them as their own.
+                    crate::sanitize::clean_response(trailers);
                 }
-            }),
+                polled
+            }
             ProxyBody::Full(b) => Poll::Ready(
                 b.take()
                     .filter(|b| !b.is_empty())

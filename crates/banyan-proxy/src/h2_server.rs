@@ -114,8 +114,7 @@ pub(crate) async fn serve<I>(
         }
     };
     let mut keep_alive = KeepAlive::new(h2.ping_pong(), config, &conn);
-    let mut streams: FuturesUnordered<Pin<Box<dyn Future<Output = Ended> + Send>>> =
-        FuturesUnordered::new();
+    let mut streams = FuturesUnordered::new();
     // Route timers, reused from stream to stream: moving a registered timer's deadline later
     // is an atomic update, where a timer of its own costs each stream a registration and a
     // removal. There are never more than the streams open at once.
@@ -132,6 +131,7 @@ pub(crate) async fn serve<I>(
         loop {
             // Streams first: what they queue, the connection's poll below writes.
             while let Poll::Ready(Some(ended)) = streams.poll_next_unpin(cx) {
+                let ended: Ended = ended; // Names the type, which the pushes below fix.
                 timers.push(ended.timer);
                 if resets.ended(ended.reset_early) {
                     tracing::debug!(peer = %conn.info.peer.addr, "too many streams reset early, closing the connection");
