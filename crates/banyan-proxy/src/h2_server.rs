@@ -171,9 +171,9 @@ async fn stream(
     mut respond: SendResponse<Bytes>,
     mut timer: Pin<Box<Sleep>>,
 ) -> Ended {
-    // A stream reset before it was taken never gets here (h2 drops it), and frames are read
-    // only between the connection's polls of its streams: the first poll below is before any
-    // reset of this stream was read.
+    // A stream reset before it was taken never gets here: h2 drops it. Frames are read only
+    // between the connection's polls of its streams, so no reset of this stream was read
+    // before the first poll below.
     let head_only = req.method() == Method::HEAD;
     let watch = &conn.watch;
     watch.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -187,7 +187,7 @@ async fn stream(
         let mut handling = pin!(conn.gateway.handle(&conn.info, req, None, timer.as_mut()));
         poll_fn(|cx| match handling.as_mut().poll(cx) {
             Poll::Ready(answer) => Poll::Ready(Some(answer)),
-            // A client that resets the stream cancels it: no upstream works on for nobody.
+            // A client that resets the stream cancels it, so no upstream works on for no one.
             Poll::Pending => respond.poll_reset(cx).map(|_| None),
         })
         .await
