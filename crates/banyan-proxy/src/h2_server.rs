@@ -131,7 +131,10 @@ pub(crate) async fn serve<I>(
         loop {
             // Streams first: what they queue, the connection's poll below writes.
             while let Poll::Ready(Some(ended)) = streams.poll_next_unpin(cx) {
-                let ended: Ended = ended; // Names the type, which the pushes below fix.
+                let Some(ended): Option<Ended> = ended else {
+                    tracing::error!(peer = %conn.info.peer.addr, "a stream panicked; it was reset");
+                    continue;
+                };
                 timers.push(ended.timer);
                 if resets.ended(ended.reset_early) {
                     tracing::debug!(peer = %conn.info.peer.addr, "too many streams reset early, closing the connection");
@@ -143,7 +146,7 @@ pub(crate) async fn serve<I>(
                     let timer = timers
                         .pop()
                         .unwrap_or_else(|| Box::pin(tokio::time::sleep(Duration::ZERO)));
-                    streams.push(Box::pin(stream(conn.clone(), req, respond, timer)));
+                    streams.push(Isolated(Box::pin(stream(conn.clone(), req, respond, timer))));
                 }
                 Some(Err(e)) => return Poll::Ready(Err(e)),
                 None => return Poll::Ready(Ok(())),
@@ -153,6 +156,23 @@ pub(crate) async fn serve<I>(
     .await;
     if let Err(e) = ended {
         tracing::debug!(peer = %conn.info.peer.addr, error = %e, "connection ended with an error");
+    }
+}
+
+/// A stream's future, in which a panic ends that stream alone (its handles, dropped, reset
+/// it), as it would in a task of its own: the connection and its other streams go on.
+struct Isolated<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = Ended>> Future for Isolated<F> {
+    /// `None` after a panic.
+    type Output = Option<Ended>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Ended>> {
+        let stream = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stream.poll(cx))) {
+            Ok(polled) => polled.map(Some),
+            Err(_) => Poll::Ready(None),
+        }
     }
 }
 
@@ -625,6 +645,21 @@ mod tests {
             .await
             .expect("the connection's task ended")
             .expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_stream_ends_that_stream_alone() {
+        let panicked = Isolated(Box::pin(async { panic!("a bug in one stream") })).await;
+        assert!(panicked.is_none());
+        let timer = Box::pin(tokio::time::sleep(Duration::ZERO));
+        let ended = Isolated(Box::pin(async move {
+            Ended {
+                timer,
+                reset_early: true,
+            }
+        }))
+        .await;
+        assert!(ended.is_some_and(|e| e.reset_early));
     }
 
     #[test]
