@@ -244,7 +244,9 @@ fn send_head(
         parts.headers.remove(CONNECTION);
     }
     if !parts.headers.contains_key(DATE) {
-        parts.headers.insert(DATE, date());
+        parts
+            .headers
+            .insert(DATE, crate::date::with_now(HeaderValue::clone));
     }
     let end = head_only || body.is_end_stream();
     // The length an HTTP/1.1 upstream framed its body with travels as the body's size; a
@@ -487,28 +489,6 @@ impl KeepAlive {
         }
         true
     }
-}
-
-/// The `Date` value for a response that has none, made again when the second changes.
-fn date() -> HeaderValue {
-    use std::cell::RefCell;
-    use std::time::SystemTime;
-    thread_local! {
-        static DATE: RefCell<(u64, HeaderValue)> =
-            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
-    }
-    let now = SystemTime::now();
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    DATE.with_borrow_mut(|(at, value)| {
-        if *at != secs {
-            *at = secs;
-            *value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
-                .unwrap_or_else(|_| HeaderValue::from_static(""));
-        }
-        value.clone()
-    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod body;
+mod date;
 pub mod error;
 pub mod h1;
 pub mod h1_server;

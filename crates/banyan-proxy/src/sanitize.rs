@@ -6,11 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use banyan_model::net::Cidr;
-
-use crate::proxy::Field;
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, HeaderName, TE};
 use http::{HeaderMap, HeaderValue};
+
+use crate::proxy::Field;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -419,6 +419,7 @@ pub fn clean_response(headers: &mut HeaderMap) {
 /// The value is marked sensitive, which HTTP/2 encodes as never indexed: every id is new, so
 /// adding each to the HPACK table would only evict useful entries and make every later
 /// `x-request-id` compare against dozens of dead ones.
+///
 /// `sent` is the client's `x-request-id` field.
 pub fn request_id(sent: &Field) -> HeaderValue {
     let mut id = sent

@@ -2,13 +2,12 @@
 //! after it and large ones written from where they are, all in as few `writev`s as the body's
 //! pace allows.
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
@@ -395,25 +394,11 @@ fn hex_len(mut n: usize, out: &mut [u8; 16]) -> &[u8] {
     }
 }
 
-thread_local! {
-    /// `date: <IMF-fixdate>\r\n`, made again when the second changes.
-    static DATE_LINE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
-}
-
 fn put_date(buf: &mut BytesMut) {
-    let now = SystemTime::now();
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    DATE_LINE.with_borrow_mut(|(at, line)| {
-        if *at != secs {
-            *at = secs;
-            line.clear();
-            line.extend_from_slice(b"date: ");
-            line.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
-            line.extend_from_slice(b"\r\n");
-        }
-        buf.put_slice(line);
+    crate::date::with_now(|date| {
+        buf.put_slice(b"date: ");
+        buf.put_slice(date.as_bytes());
+        buf.put_slice(b"\r\n");
     });
 }
 

@@ -508,6 +508,17 @@ async fn rapid_reset_ends_the_connection_and_others_are_still_served() {
     assert_still_serving(&gw).await;
 }
 
+/// The next connection the gateway makes to a hand-written upstream, once a request head has
+/// come on it.
+async fn took_request(upstream: &tokio::net::TcpListener) -> TcpStream {
+    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+        .await
+        .expect("a request reached the upstream")
+        .expect("accept");
+    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+    up
+}
+
 /// A stream the client resets takes its upstream exchange with it: the upstream sees its
 /// connection closed at once, not when the route's timeout (60 s here) comes.
 #[tokio::test]
@@ -522,11 +533,7 @@ async fn a_reset_stream_cancels_its_upstream_exchange() {
     let gw = TestGateway::start(&config).await;
     let mut c = RawH2::connect(gw.addr()).await;
     c.send(&get_frame(1, "/api/slow", &[])).await;
-    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
-        .await
-        .expect("the request reached the upstream")
-        .expect("accept");
-    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
+    let mut up = took_request(&upstream).await;
     c.send(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
         .await;
     let mut byte = [0u8; 1];
@@ -539,12 +546,9 @@ async fn a_reset_stream_cancels_its_upstream_exchange() {
     );
     // The connection itself goes on.
     c.send(&get_frame(3, "/api/next", &[])).await;
-    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+    took_request(&upstream)
         .await
-        .expect("the next request reached the upstream")
-        .expect("accept");
-    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
-    up.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         .await
         .expect("answer");
     assert!(matches!(c.outcome(3).await, Outcome::Status(200)));
@@ -565,12 +569,7 @@ async fn resets_of_taken_streams_end_the_connection() {
     for i in 0..100u32 {
         let id = 2 * i + 1;
         c.send(&get_frame(id, "/api/slow", &[])).await;
-        let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
-            .await
-            .unwrap_or_else(|_| panic!("request {i} reached the upstream"))
-            .expect("accept");
-        assert!(!read_request_head(&mut up, WAIT).await.is_empty());
-        held.push(up);
+        held.push(took_request(&upstream).await);
         c.send(&frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()))
             .await;
     }
@@ -582,12 +581,9 @@ async fn resets_of_taken_streams_end_the_connection() {
     // The gateway still serves others (its upstream here is the test's listener).
     let mut other = RawH2::connect(gw.addr()).await;
     other.send(&get_frame(1, "/api/next", &[])).await;
-    let (mut up, _) = tokio::time::timeout(WAIT, upstream.accept())
+    took_request(&upstream)
         .await
-        .expect("the next request reached the upstream")
-        .expect("accept");
-    assert!(!read_request_head(&mut up, WAIT).await.is_empty());
-    up.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         .await
         .expect("answer");
     assert!(matches!(other.outcome(1).await, Outcome::Status(200)));

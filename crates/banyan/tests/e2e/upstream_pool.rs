@@ -297,6 +297,11 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
             })
             .unwrap_or_default()
     };
+    let each_once = |head: &str, names: &[&str]| {
+        for name in names {
+            assert_eq!(count(head, name), 1, "{name} in {head}");
+        }
+    };
     let gateway_set = [
         "host",
         "x-request-id",
@@ -318,9 +323,7 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
     .await;
     assert_eq!(statuses(&answer), [200], "{answer}");
     let head = heads.recv().await.expect("an upstream request");
-    for name in gateway_set {
-        assert_eq!(count(&head, name), 1, "{name} in {head}");
-    }
+    each_once(&head, &gateway_set);
     assert!(
         head.starts_with("GET /api/one HTTP/1.1\r\nhost: "),
         "{head}"
@@ -343,9 +346,7 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
     let (parts, _) = send(&h2_client(), req).await;
     assert_eq!(parts.status, StatusCode::OK);
     let head = heads.recv().await.expect("an upstream request");
-    for name in &gateway_set[..6] {
-        assert_eq!(count(&head, name), 1, "{name} in {head}");
-    }
+    each_once(&head, &gateway_set[..6]);
     assert_eq!(value(&head, "x-request-id"), parts.headers["x-request-id"]);
     assert_eq!(value(&head, "x-forwarded-host"), gw.addr().to_string());
 
@@ -387,9 +388,7 @@ async fn gateway_set_fields_reach_the_upstream_once_each() {
     .await;
     assert_eq!(statuses(&answer), [200], "{answer}");
     let head = heads.recv().await.expect("an upstream request");
-    for name in &gateway_set[..6] {
-        assert_eq!(count(&head, name), 1, "{name} in {head}");
-    }
+    each_once(&head, &gateway_set[..6]);
     assert_eq!(value(&head, "x-forwarded-for"), "203.0.113.9, 127.0.0.1");
     assert_eq!(value(&head, "x-forwarded-proto"), "https");
     assert_eq!(value(&head, "x-forwarded-host"), "shop.example");
