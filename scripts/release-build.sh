@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds target/release/banyan with profile-guided optimisation (PGO):
+#   1. an instrumented build, in target/pgo/;
+#   2. a training run: that build proxies a mix of traffic to itself on loopback, driven by curl;
+#   3. the release build, optimised with the profile the training run wrote.
+# PGO lays out the request path's hot code together and its cold code apart; see the
+# "Release builds" section of docs/operations.md for what it buys.
+#
+# Needs curl and the toolchain's llvm-profdata (`rustup component add llvm-tools`, which this
+# script tries). Without them it says so and makes a plain `cargo build --release`.
+# The training listens on 127.0.0.1:$PGO_PORT and the port after it (default 29190).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+host=$(rustc -vV | sed -n 's/^host: //p')
+profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
+if [[ ! -x $profdata ]]; then
+  rustup component add llvm-tools >&2 || true
+fi
+if [[ ! -x $profdata ]] || ! command -v curl >/dev/null; then
+  echo "release-build: llvm-profdata or curl is missing; building without a profile" >&2
+  exec cargo build --release --locked -p banyan
+fi
+
+work="$root/target/pgo"
+rm -rf "$work/profiles" "$work/train"
+mkdir -p "$work/profiles" "$work/train"
+
+echo "== 1/3 instrumented build" >&2
+# Not with --target: that would change the crates' symbol names, and the profile would match
+# nothing in step 3. Build scripts are instrumented too; their profiles are merged and unused.
+RUSTFLAGS="-Cprofile-generate=$work/profiles" CARGO_TARGET_DIR="$work/target" \
+  cargo build --release --locked -p banyan
+
+echo "== 2/3 training run" >&2
+front=${PGO_PORT:-29190}
+origin=$((front + 1))
+big=$(head -c 16384 /dev/zero | tr '\0' x)
+cat > "$work/train/banyan.yaml" <<YAML
+listeners:
+  - { name: front, address: "127.0.0.1:$front" }
+  - { name: origin, address: "127.0.0.1:$origin" }
+admin: { enabled: false }
+services:
+  - name: origin
+    endpoints: [{ url: "http://127.0.0.1:$origin" }]
+  - name: origin-h2
+    protocol: http2
+    endpoints: [{ url: "http://127.0.0.1:$origin" }]
+routes:
+  - name: over-h2
+    listeners: [front]
+    match: { path: "/h2/{*rest}" }
+    service: origin-h2
+    rewrite: { strip_prefix: /h2 }
+  - name: invoice
+    listeners: [front]
+    match: { methods: [GET], path: "/invoices/{id}" }
+    service: origin
+    rewrite: { path: "/small/{id}" }
+  - name: everything
+    listeners: [front]
+    match: { path: "/{*rest}", headers: [{ name: x-train, present: true }] }
+    service: origin
+  - name: small
+    listeners: [origin]
+    match: { path: "/small/{*rest}" }
+    respond: { body: "$(head -c 100 /dev/zero | tr '\0' s)" }
+  - name: big
+    listeners: [origin]
+    match: { path: "/big" }
+    respond: { body: "$big" }
+  - name: upload
+    listeners: [origin]
+    match: { methods: [POST], path: "/upload" }
+    respond: { status: 201 }
+YAML
+"$work/target/release/banyan" validate -c "$work/train/banyan.yaml" >&2
+"$work/target/release/banyan" run -c "$work/train/banyan.yaml" --workers 1 --no-watch \
+  > "$work/train/banyan.log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$origin/small/up" && break
+  sleep 0.1
+done
+head -c 65536 /dev/zero > "$work/train/upload"
+
+f="http://127.0.0.1:$front"
+get=(curl -sS --no-progress-meter -o /dev/null -H "x-train: 1" --parallel --parallel-max 32)
+post=("${get[@]}" --data-binary "@$work/train/upload")
+# The mix, by weight: small GETs, 16 KiB responses, 64 KiB uploads and path rewrites, each to an
+# HTTP/1.1 upstream and to an HTTP/2 one (/h2/...: the gateway's HTTP/2 client talking to its own
+# HTTP/2 server), and answers the gateway makes itself (no route, an escaping path). Clients
+# speak HTTP/1.1: curl cannot reuse a prior-knowledge HTTP/2 connection before 8.x, and the
+# /h2/ routes train the HTTP/2 server through the origin listener.
+"${get[@]}" "$f/small/[1-40000]"
+"${get[@]}" "$f/h2/small/[1-40000]"
+"${get[@]}" "$f/invoices/[1-10000]"
+"${get[@]}" "$f/big?[1-10000]"
+"${get[@]}" "$f/h2/big?[1-10000]"
+"${post[@]}" "$f/upload?[1-2000]"
+"${post[@]}" "$f/h2/upload?[1-2000]"
+curl -sS --no-progress-meter -o /dev/null --parallel --parallel-max 8 "$f/nowhere/[1-2000]"
+curl -sS --no-progress-meter -o /dev/null --parallel --parallel-max 8 --path-as-is \
+  "$f/a/%2e%2e/[1-2000]"
+# A clean exit writes the profile.
+kill -TERM "$pid"
+wait "$pid"
+trap - EXIT
+"$profdata" merge -o "$work/banyan.profdata" "$work/profiles"
+
+echo "== 3/3 optimised build" >&2
+RUSTFLAGS="-Cprofile-use=$work/banyan.profdata" cargo build --release --locked -p banyan
+echo "release-build: target/release/banyan, optimised with the training profile" >&2
