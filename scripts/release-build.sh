@@ -82,13 +82,18 @@ YAML
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$origin/small/up" && break
+  curl -sf -o /dev/null "http://127.0.0.1:$origin/small/up" && break
   sleep 0.1
 done
+curl -sf -o /dev/null "http://127.0.0.1:$origin/small/up" || {
+  echo "release-build: the training gateway did not start; see $work/train/banyan.log" >&2
+  exit 1
+}
 head -c 65536 /dev/zero > "$work/train/upload"
 
 f="http://127.0.0.1:$front"
-get=(curl -sS --no-progress-meter -o /dev/null -H "x-train: 1" --parallel --parallel-max 32)
+# --fail: a training request that is refused stops the build, rather than train the refusal.
+get=(curl -sS --fail --no-progress-meter -o /dev/null -H "x-train: 1" --parallel --parallel-max 32)
 post=("${get[@]}" --data-binary "@$work/train/upload")
 # The mix, by weight: small GETs, 16 KiB responses, 64 KiB uploads and path rewrites, each to an
 # HTTP/1.1 upstream and to an HTTP/2 one (/h2/...: the gateway's HTTP/2 client talking to its own
