@@ -74,11 +74,13 @@ impl Config {
 /// Streams a client may have open at once on one connection.
 const MAX_STREAMS: u32 = 100;
 
-/// Counts the streams a client resets before their response head, as Envoy does: h2 bounds
-/// the resets of streams not yet taken, but one that is taken costs the gateway a route
-/// lookup and perhaps an upstream request, however soon its reset follows. Once at least
-/// `MIN_RESETS` streams were reset early and they are half the streams or more, the connection
-/// is closed with `ENHANCE_YOUR_CALM`.
+/// Counts the streams a client resets early, as Envoy counts premature resets: before their
+/// response head and less than [`EARLY`] after they were taken. h2 bounds the resets of streams
+/// not yet taken, but one that is taken costs the gateway a route lookup and perhaps an
+/// upstream request, however soon its reset follows. Once at least `MIN_RESETS` streams were
+/// reset early and they are half the streams or more, the connection is closed with
+/// `ENHANCE_YOUR_CALM`. A client that gives up on slow answers, as a browser leaving a page
+/// does, resets streams that lived longer than that, and keeps its connection.
 #[derive(Default)]
 struct ResetCount {
     streams: u64,
@@ -86,6 +88,9 @@ struct ResetCount {
 }
 
 const MIN_RESETS: u64 = 100;
+
+/// A reset this soon after its stream was taken counts as early.
+const EARLY: Duration = Duration::from_secs(1);
 
 impl ResetCount {
     /// Counts a stream that ended; true when the connection should be closed.
@@ -128,6 +133,8 @@ pub(crate) async fn serve<I>(
             h2.graceful_shutdown();
         }
         keep_alive.poll(cx, &mut h2, &conn);
+        // When the streams accepted in this wake-up began: one clock read for all of them.
+        let mut now = None;
         loop {
             // Streams first: what they queue, the connection's poll below writes.
             while let Poll::Ready(Some(ended)) = streams.poll_next_unpin(cx) {
@@ -146,7 +153,9 @@ pub(crate) async fn serve<I>(
                     let timer = timers
                         .pop()
                         .unwrap_or_else(|| Box::pin(tokio::time::sleep(Duration::ZERO)));
-                    streams.push(Isolated(Box::pin(stream(conn.clone(), req, respond, timer))));
+                    let taken = *now.get_or_insert_with(Instant::now);
+                    let stream = stream(conn.clone(), req, respond, timer, taken);
+                    streams.push(Isolated(Box::pin(stream)));
                 }
                 Some(Err(e)) => return Poll::Ready(Err(e)),
                 None => return Poll::Ready(Ok(())),
@@ -180,7 +189,8 @@ impl<F: Future<Output = Ended>> Future for Isolated<F> {
 struct Ended {
     /// The route timer the stream was lent.
     timer: Pin<Box<Sleep>>,
-    /// The client reset the stream before its response head was sent.
+    /// The client reset the stream before its response head was sent, less than [`EARLY`]
+    /// after it was taken.
     reset_early: bool,
 }
 
@@ -190,6 +200,7 @@ async fn stream(
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     mut timer: Pin<Box<Sleep>>,
+    taken: Instant,
 ) -> Ended {
     // A stream reset before it was taken never gets here: h2 drops it. Frames are read only
     // between the connection's polls of its streams, so no reset of this stream was read
@@ -216,7 +227,7 @@ async fn stream(
     let Some(answer) = answer else {
         return Ended {
             timer,
-            reset_early: true,
+            reset_early: taken.elapsed() < EARLY,
         };
     };
     if let Some((body, tx)) = send_head(answer, respond, head_only) {

@@ -589,6 +589,36 @@ async fn resets_of_taken_streams_end_the_connection() {
     assert!(matches!(other.outcome(1).await, Outcome::Status(200)));
 }
 
+/// A client that gives up on answers slow to come is no rapid-reset attacker: it resets a
+/// hundred streams, every one it opened, each over a second after the gateway took it, and its
+/// connection goes on.
+#[tokio::test]
+async fn resets_of_streams_that_waited_a_second_keep_the_connection() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gw = TestGateway::start(&config(upstream.local_addr().expect("addr"))).await;
+    let mut c = RawH2::connect(gw.addr()).await;
+    let mut held = Vec::new();
+    for i in 0..100u32 {
+        c.send(&get_frame(2 * i + 1, "/api/slow", &[])).await;
+        held.push(took_request(&upstream).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut resets = Vec::new();
+    for i in 0..100u32 {
+        resets.extend(frame(RST_STREAM, 0, 2 * i + 1, &CANCEL.to_be_bytes()));
+    }
+    c.send(&resets).await;
+    c.send(&get_frame(201, "/api/next", &[])).await;
+    took_request(&upstream)
+        .await
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .await
+        .expect("answer");
+    assert_eq!(c.outcome(201).await, Outcome::Status(200));
+}
+
 /// A stream reset in the same packet that opened it never reaches an upstream. The request
 /// after it on the connection is answered, so the pair before it was read and dealt with.
 #[tokio::test]
