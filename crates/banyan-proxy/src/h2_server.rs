@@ -49,6 +49,12 @@ impl Config {
             // streams the gateway had to reset for the client's errors.
             .max_pending_accept_reset_streams(50)
             .max_local_error_reset_streams(Some(256))
+            // A stream answered before its body was read is reset (NO_ERROR), and the client's
+            // data already on its way must be ignored, not answered with a reset of our own that
+            // counts towards the 256 above. h2 ignores it for streams it remembers, a second
+            // each; its default of 50 made a connection with more than 50 such uploads a second
+            // look like an abuser and closed it.
+            .max_concurrent_reset_streams(RESETS_REMEMBERED)
             .initial_window_size(64 * 1024)
             .initial_connection_window_size(1024 * 1024)
             .max_send_buffer_size(256 * 1024);
@@ -73,6 +79,10 @@ impl Config {
 
 /// Streams a client may have open at once on one connection.
 const MAX_STREAMS: u32 = 100;
+
+/// Streams reset by the gateway that a connection remembers (for a second each), so that data
+/// the client sent before it saw the reset is ignored quietly.
+const RESETS_REMEMBERED: usize = 10 * MAX_STREAMS as usize;
 
 /// Counts the streams a client resets early, as Envoy counts premature resets: before their
 /// response head and less than [`EARLY`] after they were taken. h2 bounds the resets of streams

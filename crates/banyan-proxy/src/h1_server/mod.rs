@@ -136,10 +136,15 @@ pub(crate) async fn serve(stream: TcpStream, buf: BytesMut, conn: Arc<ConnState>
 
         let mut back = kept.map(|r| (r, Rest::Nothing)).or_else(|| slot.take());
         // A response that says `Connection: close` (the gateway's, after a malformed body)
-        // ends the connection too: the writer sees to that.
+        // ends the connection too: the writer sees to that. So does a body another task still
+        // holds (an HTTP/2 upstream's, answered before it read the whole body): it may not
+        // come back before the client's next request, so the response says `Connection: close`
+        // rather than promise a keep-alive and close under that request.
         let keep_alive = head.keep_alive
             && !conn.draining.load(Ordering::Relaxed)
-            && back.as_ref().is_none_or(|(_, rest)| *rest != Rest::Unknown);
+            && back
+                .as_ref()
+                .is_some_and(|(_, rest)| *rest != Rest::Unknown);
         let written = writer.response(resp, asked, keep_alive).await;
         if back.is_none() {
             // The body was still out (streaming beside the response); it is over now, or the

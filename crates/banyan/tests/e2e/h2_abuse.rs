@@ -610,6 +610,14 @@ async fn resets_of_streams_that_waited_a_second_keep_the_connection() {
         resets.extend(frame(RST_STREAM, 0, 2 * i + 1, &CANCEL.to_be_bytes()));
     }
     c.send(&resets).await;
+    // The resets were acted on: each upstream exchange is closed.
+    for mut up in held {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(WAIT, up.read(&mut byte))
+            .await
+            .expect("the upstream connection was closed after the reset");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
     c.send(&get_frame(201, "/api/next", &[])).await;
     took_request(&upstream)
         .await

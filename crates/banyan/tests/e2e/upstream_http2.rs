@@ -312,3 +312,41 @@ async fn a_stream_above_a_goaway_last_stream_id_is_sent_again() {
     assert_eq!(connections.load(Ordering::SeqCst), 2);
     upstream.abort();
 }
+
+/// An upload answered before its body was read ends with a reset (`NO_ERROR`), and the data
+/// the gateway had already sent upstream arrives after it. An HTTP/2 server must not take that
+/// for abuse. Here the upstream is a second gateway answering uploads itself: 1,280 of them
+/// over the pooled connection, 32 at a time, are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_answered_early_by_an_http2_upstream_all_pass() {
+    let origin = TestGateway::start(
+        r#"listeners:
+  - { name: origin, address: "127.0.0.1:0" }
+admin: { enabled: false }
+routes:
+  - name: answered
+    match: { methods: [POST], path: /upload }
+    respond: { status: 201 }
+"#,
+    )
+    .await;
+    let gw = TestGateway::start(&h2_config(origin.addr())).await;
+    let client = h1_client();
+    let body = bytes::Bytes::from(vec![b'u'; 64 * 1024]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (client, body, url) = (client.clone(), body.clone(), gw.url("/upload"));
+        tasks.spawn(async move {
+            for _ in 0..40 {
+                let req = Request::post(&url)
+                    .body(full(body.clone()))
+                    .expect("request");
+                let (parts, problem) = send(&client, req).await;
+                assert_eq!(parts.status, StatusCode::CREATED, "{problem:?}");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("every upload answered 201");
+    }
+}
