@@ -38,46 +38,7 @@ CARGO_ENCODED_RUSTFLAGS="-Cprofile-generate=$work/profiles" CARGO_TARGET_DIR="$w
 echo "== 2/3 training run" >&2
 front=${PGO_PORT:-29190}
 origin=$((front + 1))
-big=$(head -c 16384 /dev/zero | tr '\0' x)
-cat > "$work/train/banyan.yaml" <<YAML
-listeners:
-  - { name: front, address: "127.0.0.1:$front" }
-  - { name: origin, address: "127.0.0.1:$origin" }
-admin: { enabled: false }
-services:
-  - name: origin
-    endpoints: [{ url: "http://127.0.0.1:$origin" }]
-  - name: origin-h2
-    protocol: http2
-    endpoints: [{ url: "http://127.0.0.1:$origin" }]
-routes:
-  - name: over-h2
-    listeners: [front]
-    match: { path: "/h2/{*rest}" }
-    service: origin-h2
-    rewrite: { strip_prefix: /h2 }
-  - name: invoice
-    listeners: [front]
-    match: { methods: [GET], path: "/invoices/{id}" }
-    service: origin
-    rewrite: { path: "/small/{id}" }
-  - name: everything
-    listeners: [front]
-    match: { path: "/{*rest}", headers: [{ name: x-train, present: true }] }
-    service: origin
-  - name: small
-    listeners: [origin]
-    match: { path: "/small/{*rest}" }
-    respond: { body: "$(head -c 100 /dev/zero | tr '\0' s)" }
-  - name: big
-    listeners: [origin]
-    match: { path: "/big" }
-    respond: { body: "$big" }
-  - name: upload
-    listeners: [origin]
-    match: { methods: [POST], path: "/upload" }
-    respond: { status: 201 }
-YAML
+"$root/bench/train-config.sh" "$front" "$origin" > "$work/train/banyan.yaml"
 bin="$work/target/release/banyan"
 "$bin" validate -c "$work/train/banyan.yaml" >&2
 head -c 65536 /dev/zero > "$work/train/upload"
