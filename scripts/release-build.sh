@@ -30,12 +30,13 @@ rm -rf "$work/profiles" "$work/train"
 mkdir -p "$work/profiles" "$work/train"
 
 echo "== 1/3 instrumented build" >&2
-# Not with --target (here and not in step 3): the crates' symbols would differ between the two
-# builds, and the profile would match nothing. Build scripts are instrumented too; their profiles are merged and unused.
+# The same cargo invocation as step 3 but for the flags and the target directory: with
+# --target in one build and not the other, the crates' symbols differ and the profile matches
+# nothing. Build scripts are instrumented too; their profiles are merged and unused.
 CARGO_ENCODED_RUSTFLAGS="-Cprofile-generate=$work/profiles" CARGO_TARGET_DIR="$work/target" \
   cargo build --release --locked -p banyan
 
-echo "== 2/3 training run" >&2
+echo "== 2/3 training runs" >&2
 front=${PGO_PORT:-29190}
 origin=$((front + 1))
 "$root/bench/train-config.sh" "$front" "$origin" > "$work/train/banyan.yaml"
