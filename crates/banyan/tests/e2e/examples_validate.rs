@@ -13,17 +13,7 @@ fn every_example_config_validates() {
         if !is_yaml {
             continue;
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_banyan"))
-            .args(["validate", "-c"])
-            .arg(&path)
-            .output()
-            .expect("run banyan validate");
-        assert!(
-            out.status.success(),
-            "{} does not validate:\n{}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_validates(&path, &path.display().to_string());
         checked.push(path);
     }
     assert!(
@@ -44,27 +34,34 @@ fn the_configs_the_bench_scripts_generate_validate() {
         ("bench/config.sh", ["29080", "127.0.0.1:29081"]),
         ("bench/train-config.sh", ["29190", "29191"]),
     ] {
-        let made = Command::new("bash")
-            .arg(root.join(script))
-            .args(args)
-            .output()
-            .expect("run the script");
-        assert!(
-            made.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&made.stderr)
+        let made = run_ok(
+            Command::new("bash").arg(root.join(script)).args(args),
+            &format!("{script} failed"),
         );
         let path = dir.join("generated.yaml");
-        std::fs::write(&path, &made.stdout).expect("write the config");
-        let out = Command::new(env!("CARGO_BIN_EXE_banyan"))
-            .args(["validate", "-c"])
-            .arg(&path)
-            .output()
-            .expect("run banyan validate");
-        assert!(
-            out.status.success(),
-            "{script} makes a config that does not validate:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        std::fs::write(&path, made).expect("write the config");
+        assert_validates(&path, &format!("the config {script} makes"));
     }
+}
+
+/// Runs `banyan validate -c path`, and fails with its report unless the file is valid.
+fn assert_validates(path: &std::path::Path, what: &str) {
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_banyan"))
+            .args(["validate", "-c"])
+            .arg(path),
+        &format!("{what} does not validate"),
+    );
+}
+
+/// Runs `cmd`; fails with `failure` and its standard error unless it succeeds. Gives its
+/// standard output.
+fn run_ok(cmd: &mut Command, failure: &str) -> Vec<u8> {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{failure}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }

@@ -519,23 +519,28 @@ async fn took_request(upstream: &tokio::net::TcpListener) -> TcpStream {
     up
 }
 
-/// A stream the client resets takes its upstream exchange with it: the upstream sees its
-/// connection closed at once, not when the route's timeout (60 s here) comes.
-#[tokio::test]
-async fn a_reset_stream_cancels_its_upstream_exchange() {
+/// A hand-written upstream, and a gateway routing `/api/...` to it.
+async fn raw_upstream_behind(
+    edit: impl FnOnce(String) -> String,
+) -> (tokio::net::TcpListener, TestGateway) {
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let config = config(upstream.local_addr().expect("addr")).replace(
-        "    service: backend\n",
-        "    service: backend\n    timeout: 60s\n",
-    );
-    let gw = TestGateway::start(&config).await;
-    let mut c = RawH2::connect(gw.addr()).await;
-    c.send(&get_frame(1, "/api/slow", &[])).await;
-    let mut up = took_request(&upstream).await;
-    c.send(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
-        .await;
+    let gw = TestGateway::start(&edit(config(upstream.local_addr().expect("addr")))).await;
+    (upstream, gw)
+}
+
+/// Answers the next request that reaches `upstream` with a 200.
+async fn answer_next(upstream: &tokio::net::TcpListener) {
+    took_request(upstream)
+        .await
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .await
+        .expect("answer");
+}
+
+/// Asserts that the gateway closed this upstream connection without writing to it.
+async fn assert_closed(up: &mut TcpStream) {
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(WAIT, up.read(&mut byte))
         .await
@@ -544,13 +549,28 @@ async fn a_reset_stream_cancels_its_upstream_exchange() {
         matches!(read, Ok(0) | Err(_)),
         "the upstream connection is closed, not written to: {read:?}"
     );
+}
+
+/// A stream the client resets takes its upstream exchange with it: the upstream sees its
+/// connection closed at once, not when the route's timeout (60 s here) comes.
+#[tokio::test]
+async fn a_reset_stream_cancels_its_upstream_exchange() {
+    let (upstream, gw) = raw_upstream_behind(|c| {
+        c.replace(
+            "    service: backend\n",
+            "    service: backend\n    timeout: 60s\n",
+        )
+    })
+    .await;
+    let mut c = RawH2::connect(gw.addr()).await;
+    c.send(&get_frame(1, "/api/slow", &[])).await;
+    let mut up = took_request(&upstream).await;
+    c.send(&frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes()))
+        .await;
+    assert_closed(&mut up).await;
     // The connection itself goes on.
     c.send(&get_frame(3, "/api/next", &[])).await;
-    took_request(&upstream)
-        .await
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        .await
-        .expect("answer");
+    answer_next(&upstream).await;
     assert!(matches!(c.outcome(3).await, Outcome::Status(200)));
 }
 
@@ -559,10 +579,7 @@ async fn a_reset_stream_cancels_its_upstream_exchange() {
 /// connection once a hundred streams were reset before their answer.
 #[tokio::test]
 async fn resets_of_taken_streams_end_the_connection() {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let gw = TestGateway::start(&config(upstream.local_addr().expect("addr"))).await;
+    let (upstream, gw) = raw_upstream_behind(|c| c).await;
     let mut c = RawH2::connect(gw.addr()).await;
     // Held open: an upstream that hung up would answer the stream (502) before its reset.
     let mut held = Vec::new();
@@ -581,11 +598,7 @@ async fn resets_of_taken_streams_end_the_connection() {
     // The gateway still serves others (its upstream here is the test's listener).
     let mut other = RawH2::connect(gw.addr()).await;
     other.send(&get_frame(1, "/api/next", &[])).await;
-    took_request(&upstream)
-        .await
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        .await
-        .expect("answer");
+    answer_next(&upstream).await;
     assert!(matches!(other.outcome(1).await, Outcome::Status(200)));
 }
 
@@ -594,10 +607,7 @@ async fn resets_of_taken_streams_end_the_connection() {
 /// connection goes on.
 #[tokio::test]
 async fn resets_of_streams_that_waited_a_second_keep_the_connection() {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let gw = TestGateway::start(&config(upstream.local_addr().expect("addr"))).await;
+    let (upstream, gw) = raw_upstream_behind(|c| c).await;
     let mut c = RawH2::connect(gw.addr()).await;
     let mut held = Vec::new();
     for i in 0..100u32 {
@@ -612,18 +622,10 @@ async fn resets_of_streams_that_waited_a_second_keep_the_connection() {
     c.send(&resets).await;
     // The resets were acted on: each upstream exchange is closed.
     for mut up in held {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(WAIT, up.read(&mut byte))
-            .await
-            .expect("the upstream connection was closed after the reset");
-        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert_closed(&mut up).await;
     }
     c.send(&get_frame(201, "/api/next", &[])).await;
-    took_request(&upstream)
-        .await
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        .await
-        .expect("answer");
+    answer_next(&upstream).await;
     assert_eq!(c.outcome(201).await, Outcome::Status(200));
 }
 
