@@ -350,3 +350,43 @@ routes:
         done.expect("every upload answered 201");
     }
 }
+
+/// An HTTP/2 upstream that answered an upload before its end, and still takes the rest: the
+/// answer is written while the client is still sending, so the body is with the upstream
+/// exchange, not back on the client's connection. The answer then says `Connection: close`, and
+/// the connection ends after it: a keep-alive promised here would be broken under the client's
+/// next request.
+#[tokio::test]
+async fn an_answer_written_while_the_upload_goes_on_ends_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.expect("accept");
+        let mut conn = h2::server::handshake(sock).await.expect("handshake");
+        // Each request's body stays open and unread: the stream is not reset.
+        let mut open = Vec::new();
+        while let Some(Ok((req, mut respond))) = conn.accept().await {
+            let _ = respond.send_response(http::Response::new(()), true);
+            open.push(req);
+        }
+    });
+    let gw = TestGateway::start(&h2_config(addr)).await;
+    let mut c = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    c.write_all(b"POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .expect("head");
+    c.write_all(&[b'u'; 1000]).await.expect("part of the body");
+    let wait = std::time::Duration::from_secs(5);
+    let got = crate::wire::read_response(&mut c, wait).await;
+    let answer = crate::wire::responses(&got);
+    assert_eq!(answer.len(), 1, "{}", String::from_utf8_lossy(&got));
+    assert_eq!(answer[0].status, 200);
+    assert_eq!(answer[0].header("connection"), Some("close"));
+    assert!(closed_within(&mut c, wait).await, "the connection ends");
+    upstream.abort();
+}
