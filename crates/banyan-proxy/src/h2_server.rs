@@ -148,6 +148,7 @@ pub(crate) async fn serve<I>(
         loop {
             // Streams first: what they queue, the connection's poll below writes.
             while let Poll::Ready(Some(ended)) = streams.poll_next_unpin(cx) {
+                conn.watch.stream_ended();
                 let Some(ended): Option<Ended> = ended else {
                     tracing::error!(peer = %conn.info.peer.addr, "a stream panicked; it was reset");
                     continue;
@@ -166,6 +167,7 @@ pub(crate) async fn serve<I>(
                     let taken = *now.get_or_insert_with(Instant::now);
                     let stream = stream(conn.clone(), req, respond, timer, taken);
                     streams.push(Isolated(Box::pin(stream)));
+                    conn.watch.stream_opened();
                 }
                 Some(Err(e)) => return Poll::Ready(Err(e)),
                 None => return Poll::Ready(Ok(())),

@@ -188,10 +188,15 @@ pub(crate) struct ConnState {
 #[derive(Debug)]
 pub(crate) struct ConnWatch {
     start: Instant,
-    /// Bumped by every read and write.
+    /// Bumped by every read and write (on HTTP/2, only while a stream is open), and when an
+    /// HTTP/2 stream opens or ends.
     activity: AtomicU64,
     /// Requests waiting for their response head.
     pub in_flight: AtomicUsize,
+    /// Open HTTP/2 streams: without one, the frames of an HTTP/2 connection (PING, SETTINGS,
+    /// WINDOW_UPDATE) are not activity, so a client cannot hold an idle connection open with
+    /// them.
+    streams: AtomicUsize,
     /// Nanoseconds after `start` at which the connection began waiting for a request head,
     /// plus one; 0 while it is not waiting for one.
     head_since: AtomicU64,
@@ -203,6 +208,7 @@ impl ConnWatch {
             start: Instant::now(),
             activity: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            streams: AtomicUsize::new(0),
             // The first head's clock runs from the accept.
             head_since: AtomicU64::new(1),
         }
@@ -216,6 +222,25 @@ impl ConnWatch {
     pub(crate) fn touch(&self) {
         let a = &self.activity;
         a.store(a.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// An HTTP/2 stream opened: activity, and the connection's frames are activity again.
+    pub(crate) fn stream_opened(&self) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// An HTTP/2 stream ended: the idle clock runs from here once none is open.
+    pub(crate) fn stream_ended(&self) {
+        self.streams.fetch_sub(1, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// A read or write on an HTTP/2 connection: activity while a stream is open.
+    fn touch_h2(&self) {
+        if self.streams.load(Ordering::Relaxed) > 0 {
+            self.touch();
+        }
     }
 
     pub(crate) fn head_started(&self) {
@@ -238,7 +263,8 @@ impl ConnWatch {
 
 /// Runs a connection in a task of its own, and ends it when it breaks a timeout: a request
 /// head not complete within `header_read_timeout` of the wait for it starting, or nothing read
-/// or written for `idle_timeout` while no request waits for an upstream. It wakes at most once
+/// or written for `idle_timeout` while no request waits for an upstream (on HTTP/2: no stream
+/// opened, ended or carried a byte for that long). It wakes at most once
 /// per `header_read_timeout` or at a deadline, never per request. When the server drains, a
 /// connection waiting for a request is closed at once (one that is busy closes after its
 /// response, by itself).
@@ -319,8 +345,8 @@ async fn serve_connection(
     h2_server::serve(io, conn, &shared.h2, stop).await;
 }
 
-/// An HTTP/2 client's socket, which counts reads and writes for the watchdog, and first gives
-/// back the bytes read to tell the protocol.
+/// An HTTP/2 client's socket, which counts reads and writes for the watchdog while a stream is
+/// open, and first gives back the bytes read to tell the protocol.
 struct CountingIo {
     inner: TcpStream,
     read_first: Bytes,
@@ -329,7 +355,7 @@ struct CountingIo {
 
 impl CountingIo {
     fn touch(&self) {
-        self.conn.watch.touch();
+        self.conn.watch.touch_h2();
     }
 }
 

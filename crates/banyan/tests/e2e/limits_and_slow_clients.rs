@@ -365,6 +365,65 @@ async fn idle_connections_are_closed() {
     assert_eq!(rec.backend.hits(), 1);
 }
 
+/// An HTTP/2 connection without streams is idle, however many PINGs its client sends: frames
+/// outside a stream do not hold a connection open, so "many idle connections" cannot be kept
+/// alive cheaply.
+#[tokio::test]
+async fn an_http2_connection_without_streams_is_closed_though_it_pings() {
+    let (rec, gw) = setup("server: { idle_timeout: 1s }\n").await;
+    let mut h2 = TcpStream::connect(gw.addr()).await.expect("connect");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface");
+    // A PING every 200 ms, well inside the idle timeout, each read back (the PONG) or not.
+    const PING: &[u8] = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00pingpong";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        if h2.write_all(PING).await.is_err() {
+            break true;
+        }
+        let read = tokio::time::timeout(Duration::from_millis(200), h2.read(&mut buf)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            break true;
+        }
+    };
+    assert!(
+        closed,
+        "a connection without streams was kept open by PINGs"
+    );
+    assert_eq!(rec.backend.hits(), 0);
+}
+
+/// The other side of the rule above: an HTTP/2 response that trickles for three times the idle
+/// timeout is carried to its end, as its stream is open and moving.
+#[tokio::test]
+async fn an_http2_stream_that_keeps_moving_outlives_the_idle_timeout() {
+    let backend = Backend::start(|_req| async {
+        let (tx, body) = channel_body();
+        tokio::spawn(async move {
+            for i in 0..10u8 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if tx.send(Bytes::from(vec![b'0' + i])).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Response::new(body)
+    })
+    .await;
+    let gw = TestGateway::start(&config(backend.addr, "server: { idle_timeout: 1s }\n")).await;
+    let req = Request::get(gw.url("/api/trickle"))
+        .body(empty())
+        .expect("request");
+    let (parts, body) = send(&h2_client(), req).await;
+    assert_eq!(parts.status, 200);
+    assert_eq!(&body[..], b"0123456789", "the whole trickled body arrived");
+}
+
 /// A response body of up to 1 GiB, made as fast as it is taken; `dropped` is set when the
 /// gateway lets go of it.
 struct Endless {
