@@ -205,3 +205,77 @@ async fn each_request_on_a_connection_gets_its_own_routes_deadline() {
     assert_eq!(slow.hits(), 7);
     gate.open();
 }
+
+/// A loopback address whose connects hang: a listener with the smallest accept queue that never
+/// accepts, its queue filled by connections of our own. Linux drops the SYNs of further
+/// connects while the queue is full, as a host behind a black-holing firewall would. Keep the
+/// listener and the connections alive for as long as the address must hang.
+async fn connects_hang() -> (
+    SocketAddr,
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => fillers.push(s),
+            Ok(Err(e)) => panic!("a connect to the unaccepting listener failed: {e}"),
+            // This one hung: the queue is full.
+            Err(_) => return (addr, listener, fillers),
+        }
+    }
+    panic!(
+        "the accept queue never filled after {} connects",
+        fillers.len()
+    );
+}
+
+/// An endpoint that never completes the TCP handshake is given up after the service's connect
+/// timeout: the client gets a 504 `upstream-connect-timeout` in about that time, not after the
+/// much longer route timeout.
+#[tokio::test]
+async fn an_endpoint_that_never_completes_the_handshake_is_a_504_after_the_connect_timeout() {
+    let (hanging, _listener, _fillers) = connects_hang().await;
+    let yaml = format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - name: blackhole
+    endpoints: [{{ url: "http://{hanging}" }}]
+    timeouts: {{ connect: 300ms }}
+routes:
+  - name: all
+    match: {{ path: "/{{*rest}}" }}
+    service: blackhole
+    timeout: 8s
+"#
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let started = std::time::Instant::now();
+    let (status, kind) = problem_for(&gw, "/x").await;
+    let took = started.elapsed();
+    assert_eq!(
+        (status, kind.as_str()),
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "urn:banyan:problem:upstream-connect-timeout"
+        ),
+        "after {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "the 300ms connect timeout should answer well before the 8s route timeout, took {took:?}"
+    );
+}
