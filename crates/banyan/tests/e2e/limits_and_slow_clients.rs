@@ -564,3 +564,132 @@ async fn the_head_clock_runs_again_after_a_slow_request() {
         "an idle keep-alive connection outlived header_read_timeout"
     );
 }
+
+/// One listener, the server's default head limit (32 KiB), and a backend behind two routes:
+/// `/tight/...` lowered to 1 KiB, `/api/...` on the server's limit.
+fn route_head_limit_config(backend: std::net::SocketAddr, tight: &str) -> String {
+    format!(
+        r#"listeners:
+  - {{ name: public, address: "127.0.0.1:0" }}
+admin: {{ enabled: false }}
+services:
+  - name: backend
+    endpoints: [{{ url: "http://{backend}" }}]
+routes:
+  - name: api
+    match: {{ path: "/api/{{*rest}}" }}
+    service: backend
+  - name: tight
+    match: {{ path: "/tight/{{*rest}}" }}
+    service: backend
+    max_header_bytes: {tight}
+"#
+    )
+}
+
+/// A request head whose size, as the limits count it (the target, plus name + value + 4 for
+/// each field), is exactly `size` bytes. Its fields are `Host: a`, `Connection: close` and
+/// one `X-Pad` filling the rest.
+fn head_of_size(path: &str, size: usize) -> Vec<u8> {
+    let fixed = path.len() + ("host".len() + 1 + 4) + ("connection".len() + 5 + 4);
+    let pad = size - fixed - ("x-pad".len() + 4);
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Pad: {}\r\n\r\n",
+        "v".repeat(pad)
+    )
+    .into_bytes()
+}
+
+/// A route's `max_header_bytes` lowers the head limit for that route only: a head over it gets
+/// a 431 problem there (and nothing reaches the upstream), while the same head is served on a
+/// route that keeps the server's limit.
+#[tokio::test]
+async fn a_route_can_lower_the_head_limit_for_itself_alone() {
+    let rec = Recorder::start().await;
+    let gw = TestGateway::start(&route_head_limit_config(rec.addr(), "1KiB")).await;
+
+    let p = expect_problem(&gw, head_of_size("/tight/x", 2000), 431).await;
+    assert_eq!(p["type"], "urn:banyan:problem:headers-too-large", "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("1024")),
+        "the detail gives the route's limit: {p}"
+    );
+    assert_eq!(
+        rec.uris(),
+        Vec::<String>::new(),
+        "nothing reached the upstream"
+    );
+
+    let text = raw(gw.addr(), &head_of_size("/api/x", 2000), WAIT).await;
+    assert_eq!(
+        statuses(&text),
+        [200],
+        "the server's limit applies elsewhere: {text}"
+    );
+
+    // The route's limit is inclusive, counted as the server's is.
+    let text = raw(gw.addr(), &head_of_size("/tight/at-limit", 1024), WAIT).await;
+    assert_eq!(statuses(&text), [200], "a head of exactly 1 KiB: {text}");
+    expect_problem(&gw, head_of_size("/tight/over", 1025), 431).await;
+
+    // Over HTTP/2, the same limit and the same problem.
+    let pad = "v".repeat(2000);
+    let req = |path: &str| {
+        Request::get(format!("http://a{path}"))
+            .header("x-pad", pad.as_str())
+            .body(())
+            .expect("request")
+    };
+    let (status, body) = h2_request(gw.addr(), req("/tight/h2"), None).await;
+    assert_eq!(status, 431, "{body:?}");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("problem");
+    assert_eq!(v["type"], "urn:banyan:problem:headers-too-large");
+    let (status, _) = h2_request(gw.addr(), req("/api/h2"), None).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(rec.uris(), ["/api/x", "/tight/at-limit", "/api/h2"]);
+}
+
+/// A route cannot raise the head limit above the server's, since the head is read before the
+/// route is known: such a config is refused, naming the route's field, and the running config
+/// keeps serving.
+#[tokio::test]
+async fn a_route_head_limit_above_the_servers_is_refused() {
+    let rec = Recorder::start().await;
+    let good = route_head_limit_config(rec.addr(), "1KiB");
+    let gw = TestGateway::start(&good).await;
+
+    let raised = format!(
+        "server: {{ max_header_bytes: 8KiB }}\n{}",
+        route_head_limit_config(rec.addr(), "16KiB")
+    );
+    let errors = gw
+        .reload(&raised)
+        .await
+        .expect_err("a raised head limit is refused");
+    assert_eq!(errors.len(), 1, "exactly one error:\n{errors}");
+    let e = &errors.0[0];
+    assert_eq!(e.position.path, "routes[1].max_header_bytes", "{errors}");
+    assert!(e.position.line > 0, "the error is located: {errors}");
+    assert!(
+        e.message.contains("server.max_header_bytes"),
+        "the message names the server's limit: {errors}"
+    );
+    assert_eq!(gw.gateway.snapshot().revision, 1);
+    expect_problem(&gw, head_of_size("/tight/x", 2000), 431).await;
+
+    // `banyan validate` refuses the same file, with the same path.
+    let path = scratch_dir().join("raised.yaml");
+    std::fs::write(&path, &raised).expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_banyan"))
+        .args(["validate", "-c"])
+        .arg(&path)
+        .output()
+        .expect("run banyan validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: routes[1].max_header_bytes (line "),
+        "{stderr}"
+    );
+}
