@@ -398,3 +398,177 @@ async fn sighup_reloads_the_binary() {
     // Still the same process: SIGHUP reloads, it does not restart or stop the gateway.
     assert_eq!(gw.wait_exit(Duration::from_millis(100)).await, None);
 }
+
+/// Sends `GET path` on an open HTTP/1.1 connection and reads its one response.
+async fn get_on(s: &mut tokio::net::TcpStream, path: &str) -> crate::wire::RawResponse {
+    use tokio::io::AsyncWriteExt;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let bytes = crate::wire::read_response(s, Duration::from_secs(10)).await;
+    let mut got = crate::wire::responses(&bytes);
+    assert_eq!(
+        got.len(),
+        1,
+        "one response to {path}: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    got.remove(0)
+}
+
+/// Sends `GET path` on an open HTTP/2 connection, as a new stream: status and body.
+async fn get_on_h2(client: &mut h2::client::SendRequest<Bytes>, path: &str) -> (u16, Bytes) {
+    let req = Request::get(format!("http://t{path}"))
+        .body(())
+        .expect("request");
+    let (resp, _) = client.send_request(req, true).expect("send request");
+    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+        .await
+        .expect("an answer in time")
+        .expect("response");
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("body");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    (status, out.into())
+}
+
+/// A client's keep-alive connection outlives a reload: its next request, on the same socket,
+/// is served by the new config, over HTTP/1.1 and HTTP/2 alike.
+#[tokio::test]
+async fn a_keep_alive_connection_survives_a_reload_and_is_served_by_the_new_config() {
+    let yaml = |v: &str| config("127.0.0.1:0", v, "respond: { body: svc }", &[]);
+    let gw = TestGateway::start(&yaml("v0")).await;
+    let mut h1 = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    let tcp = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    let (mut h2, conn) = h2::client::handshake(tcp).await.expect("handshake");
+    let conn = tokio::spawn(conn);
+
+    let first = get_on(&mut h1, "/fixed").await;
+    assert_eq!((first.status, &first.body[..]), (200, &b"v0"[..]));
+    assert_ne!(
+        first.header("connection"),
+        Some("close"),
+        "the connection is kept alive"
+    );
+    assert_eq!(get_on_h2(&mut h2, "/fixed").await, (200, Bytes::from("v0")));
+
+    assert_eq!(gw.reload(&yaml("v1")).await.expect("reload"), 2);
+
+    let second = get_on(&mut h1, "/fixed").await;
+    assert_eq!(
+        (second.status, &second.body[..]),
+        (200, &b"v1"[..]),
+        "the same HTTP/1.1 connection, served by the new config"
+    );
+    assert_eq!(
+        get_on_h2(&mut h2, "/fixed").await,
+        (200, Bytes::from("v1")),
+        "the same HTTP/2 connection, served by the new config"
+    );
+    assert!(!conn.is_finished(), "the HTTP/2 connection is still open");
+    conn.abort();
+}
+
+/// Listeners, the admin listener and the runtime are set up at start: a reload that changes
+/// any of them is refused whole, with a hint to restart, even the parts it could have applied;
+/// the running config keeps serving, also on connections opened before.
+#[tokio::test]
+async fn a_reload_that_changes_listeners_admin_or_runtime_is_refused_and_the_old_config_serves() {
+    let base = config("127.0.0.1:0", "v0", "respond: { body: svc }", &[]);
+    let gw = TestGateway::start(&base).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr())
+        .await
+        .expect("connect");
+    assert_eq!(&get_on(&mut s, "/fixed").await.body[..], b"v0");
+
+    let listener = "  - { name: public, address: \"127.0.0.1:0\" }\n";
+    let admin = "admin: { enabled: false }\n";
+    assert!(base.contains(listener) && base.contains(admin), "{base}");
+    let changes = [
+        (
+            "a listener renamed",
+            listener,
+            "  - { name: front, address: \"127.0.0.1:0\" }\n",
+            "listeners",
+        ),
+        (
+            "a listener's address changed",
+            listener,
+            "  - { name: public, address: \"127.0.0.1:1\" }\n",
+            "listeners",
+        ),
+        (
+            "a listener added",
+            listener,
+            "  - { name: public, address: \"127.0.0.1:0\" }\n  - { name: internal, address: \"127.0.0.1:1\" }\n",
+            "listeners",
+        ),
+        (
+            "the admin listener enabled",
+            admin,
+            "admin: { enabled: true, address: \"127.0.0.1:1\" }\n",
+            "admin",
+        ),
+        (
+            "the admin address changed",
+            admin,
+            "admin: { enabled: false, address: \"127.0.0.1:1\" }\n",
+            "admin",
+        ),
+        (
+            "worker threads set",
+            admin,
+            "admin: { enabled: false }\nruntime: { worker_threads: 2 }\n",
+            "runtime",
+        ),
+    ];
+    for (what, from, to, path) in changes {
+        // The route change alone would be applied; with the restart-only change it must not be.
+        let changed = base
+            .replace(from, to)
+            .replace("body: \"v0\"", "body: \"changed\"");
+        assert!(
+            changed.contains("changed") && changed.contains(to),
+            "{changed}"
+        );
+        let errors = gw.reload(&changed).await.expect_err(what);
+        assert_eq!(errors.len(), 1, "{what}: exactly one error:\n{errors}");
+        let e = &errors.0[0];
+        assert_eq!(e.position.path, path, "{what}: {errors}");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("restart the gateway to change this; the running config keeps serving"),
+            "{what}: {errors}"
+        );
+        assert_eq!(gw.gateway.snapshot().revision, 1, "{what}");
+        let r = get_on(&mut s, "/fixed").await;
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (200, &b"v0"[..]),
+            "{what}: the old config keeps serving the open connection"
+        );
+        let (parts, body) = get(&gw.url("/fixed")).await;
+        assert_eq!(
+            (parts.status, &body[..]),
+            (StatusCode::OK, &b"v0"[..]),
+            "{what}: and new connections"
+        );
+    }
+
+    // The same route change, without the rest, is applied.
+    let rev = gw
+        .reload(&base.replace("body: \"v0\"", "body: \"changed\""))
+        .await
+        .expect("a route change reloads");
+    assert_eq!(rev, 2);
+    assert_eq!(&get_on(&mut s, "/fixed").await.body[..], b"changed");
+}
