@@ -9,6 +9,7 @@ mod cli;
 mod examples_validate;
 mod h1_smuggling;
 mod h2_abuse;
+mod header_matchers;
 mod host_and_target;
 mod integrity;
 mod limits_and_slow_clients;
