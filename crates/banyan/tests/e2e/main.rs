@@ -15,6 +15,7 @@ mod integrity;
 mod limits_and_slow_clients;
 mod path_normalisation;
 mod proxying;
+mod quickstart;
 mod reload_under_load;
 mod shutdown_drain;
 mod spoofed_identity_headers;
