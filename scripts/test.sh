@@ -15,5 +15,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets are a workspace of their own (they build with libFuzzer under cargo-fuzz);
+# type-checking and linting them here keeps them, and the `fuzzing` feature they use, from
+# rotting between fuzzing runs. A check does not link, so libFuzzer's C++ is not compiled.
+echo "== cargo clippy (fuzz targets)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" CUSTOM_LIBFUZZER_PATH=/nonexistent/libfuzzer.a \
+  cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
