@@ -253,3 +253,36 @@ fn routes_explain_names_the_winner_and_why_higher_routes_lost() {
     );
     assert!(!out.stdout.contains("`user`:"), "{}", out.stdout);
 }
+
+/// When no route takes the request, `explain` says what the gateway would answer instead: 405
+/// with the `Allow` its response would carry, 404, or 400 for a path refused before routing.
+#[test]
+fn routes_explain_shows_the_refusal_the_gateway_would_answer() {
+    let cfg = file(
+        r#"listeners:
+  - { name: public, address: "127.0.0.1:8080" }
+services:
+  - name: billing
+    endpoints: [{ url: "http://127.0.0.1:9000" }]
+routes:
+  - name: invoice
+    match: { methods: [GET], path: "/v2/invoices/{id}" }
+    service: billing
+"#,
+    );
+    let explain = |method: &str, url: &str| {
+        let out = banyan(&["routes", "explain", "-c", path_str(&cfg), method, url]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        out.stdout
+    };
+    let text = explain("DELETE", "http://api.example.com/v2/invoices/42");
+    assert!(
+        text.contains("→ 405 Method Not Allowed (Allow: GET, HEAD)"),
+        "{text}"
+    );
+    assert!(text.contains("method DELETE not in [GET]"), "{text}");
+    let text = explain("GET", "http://api.example.com/v1/invoices/42");
+    assert!(text.contains("→ 404 no route matches"), "{text}");
+    let text = explain("GET", "http://api.example.com/v2/%2e%2e/admin");
+    assert!(text.contains("→ 400 Bad Request before routing"), "{text}");
+}

@@ -505,9 +505,17 @@ impl Backend {
 impl BinaryGateway {
     /// As [`BinaryGateway::start`], with more flags for `banyan run` (e.g. `--no-watch`).
     pub async fn start_with(yaml: &str, ready_addr: SocketAddr, args: &[&str]) -> BinaryGateway {
-        let dir = scratch_dir();
-        let config_path = dir.join("banyan.yaml");
+        let config_path = scratch_dir().join("banyan.yaml");
         std::fs::write(&config_path, yaml).expect("write config");
+        BinaryGateway::start_at(config_path, ready_addr, args).await
+    }
+
+    /// As [`BinaryGateway::start_with`], on a config file the test laid out itself.
+    pub async fn start_at(
+        config_path: PathBuf,
+        ready_addr: SocketAddr,
+        args: &[&str],
+    ) -> BinaryGateway {
         let child = Command::new(env!("CARGO_BIN_EXE_banyan"))
             .args(["run", "-c"])
             .arg(&config_path)

@@ -384,6 +384,39 @@ async fn the_binary_reloads_when_its_config_file_changes() {
     assert_eq!(poll_body(&url, "three").await, "three");
 }
 
+/// A Kubernetes ConfigMap volume updates its files by swapping the `..data` symlink they point
+/// through, so the config file's own name never appears in the directory's events. The binary
+/// reloads all the same.
+#[tokio::test]
+async fn the_binary_reloads_when_a_config_map_swaps_its_data_link() {
+    use std::os::unix::fs::symlink;
+    let public = free_port();
+    let listen = public.to_string();
+    let dir = scratch_dir();
+    // The layout the kubelet makes: banyan.yaml -> ..data/banyan.yaml, ..data -> ..<stamp>.
+    let version = |stamp: &str, body: &str| {
+        let d = dir.join(stamp);
+        std::fs::create_dir(&d).expect("version directory");
+        std::fs::write(
+            d.join("banyan.yaml"),
+            config(&listen, body, "respond: { body: svc }", &[]),
+        )
+        .expect("write config");
+    };
+    version("..2026_11_29_one", "one");
+    symlink("..2026_11_29_one", dir.join("..data")).expect("link ..data");
+    symlink("..data/banyan.yaml", dir.join("banyan.yaml")).expect("link the file");
+    let _gw = BinaryGateway::start_at(dir.join("banyan.yaml"), public, &[]).await;
+    let url = format!("http://{public}/fixed");
+    assert_eq!(poll_body(&url, "one").await, "one");
+
+    // An update: a new stamped directory, and a new link renamed over `..data`.
+    version("..2026_11_29_two", "two");
+    symlink("..2026_11_29_two", dir.join("..data_tmp")).expect("link ..data_tmp");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    assert_eq!(poll_body(&url, "two").await, "two");
+}
+
 #[tokio::test]
 async fn sighup_reloads_the_binary() {
     let public = free_port();
