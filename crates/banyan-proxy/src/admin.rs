@@ -46,9 +46,57 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 
 async fn config(State(s): State<AdminState>) -> Response {
     let snap = s.gateway.snapshot();
-    // The config holds no secret values yet; secret fields will be types that serialise
-    // redacted, so this endpoint stays safe as they arrive.
-    Json(json!({"revision": snap.revision, "config": &*snap.config})).into_response()
+    let mut config = serde_json::to_value(&*snap.config).unwrap_or_default();
+    redact(&mut config);
+    Json(json!({"revision": snap.revision, "config": config})).into_response()
+}
+
+/// Shown instead of a value that may be a credential.
+const REDACTED: &str = "<redacted>";
+
+/// Hides what in a config may be a secret. The config has no secret fields yet (those will be
+/// types that serialise redacted), but a route may match on a credential: a header or query
+/// matcher whose name looks like one shows `<redacted>` for its `exact` and `regex` values.
+fn redact(config: &mut serde_json::Value) {
+    let Some(routes) = config.get_mut("routes").and_then(|r| r.as_array_mut()) else {
+        return;
+    };
+    for route in routes {
+        for list in ["/match/headers", "/match/query"] {
+            let Some(matchers) = route.pointer_mut(list).and_then(|m| m.as_array_mut()) else {
+                continue;
+            };
+            for m in matchers {
+                if !m["name"].as_str().is_some_and(names_a_credential) {
+                    continue;
+                }
+                for field in ["exact", "regex"] {
+                    if let Some(v) = m.get_mut(field).filter(|v| !v.is_null()) {
+                        *v = REDACTED.into();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Header and query names whose values are credentials more often than not: any name holding
+/// one of these words, in any case (`Authorization`, `Cookie`, `X-API-Key`, `access_token`,
+/// `X-Session-Id`). A harmless value caught by them is only hidden from this dump.
+fn names_a_credential(name: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "auth",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "cookie",
+        "session",
+        "signature",
+        "key",
+    ];
+    let name = name.to_ascii_lowercase();
+    WORDS.iter().any(|w| name.contains(w))
 }
 
 async fn reload(State(s): State<AdminState>) -> Response {
@@ -96,4 +144,34 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matcher_values_on_credential_names_are_redacted() {
+        let mut c = json!({"routes": [{"match": {
+            "headers": [
+                {"name": "Authorization", "exact": "Bearer s3cret", "regex": null, "present": null},
+                {"name": "x-api_key", "exact": null, "regex": "k-[0-9]+", "present": null},
+                {"name": "x-region", "exact": "eu", "regex": null, "present": null},
+                {"name": "cookie", "exact": null, "regex": null, "present": true},
+            ],
+            "query": [{"name": "access_token", "exact": "t0k3n", "regex": null, "present": null}],
+        }}]});
+        redact(&mut c);
+        let m = &c["routes"][0]["match"];
+        assert_eq!(m["headers"][0]["exact"], REDACTED);
+        assert_eq!(m["headers"][1]["regex"], REDACTED);
+        assert_eq!(
+            m["headers"][1]["exact"],
+            serde_json::Value::Null,
+            "unset stays null"
+        );
+        assert_eq!(m["headers"][2]["exact"], "eu", "not a credential");
+        assert_eq!(m["headers"][3]["present"], true, "present says no secret");
+        assert_eq!(m["query"][0]["exact"], REDACTED);
+    }
 }

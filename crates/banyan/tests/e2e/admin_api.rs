@@ -182,3 +182,49 @@ async fn readiness_turns_503_while_draining() {
     assert_eq!(parts.status, StatusCode::OK);
     assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
+
+/// A route that matches on a credential (a bearer token, an API key in the query) does not put
+/// that credential in `/config`: such matcher values are shown as `<redacted>`, others as
+/// written.
+#[tokio::test]
+async fn the_running_config_hides_matcher_values_that_look_like_credentials() {
+    let (public, admin) = (free_port(), free_port());
+    let yaml = format!(
+        r#"listeners:
+  - {{ name: public, address: "{public}" }}
+admin: {{ address: "{admin}" }}
+services: []
+routes:
+  - name: partners
+    match:
+      path: /partners
+      headers:
+        - {{ name: authorization, exact: "Bearer s3cret-partner-token" }}
+        - {{ name: x-region, exact: eu }}
+      query:
+        - {{ name: api_key, regex: "k-s3cret-[0-9]+" }}
+    respond: {{ body: partners }}
+"#
+    );
+    let _gw = BinaryGateway::start_with(&yaml, admin, &["--no-watch"]).await;
+    let (parts, body) = get(&format!("http://{admin}/config")).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("s3cret"), "a credential in /config: {text}");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let m = &v["config"]["routes"][0]["match"];
+    assert_eq!(m["headers"][0]["exact"], "<redacted>");
+    assert_eq!(m["headers"][1]["exact"], "eu", "not a credential: shown");
+    assert_eq!(m["query"][0]["regex"], "<redacted>");
+    // The route itself still matches on the real values.
+    let req = Request::get(format!("http://{public}/partners?api_key=k-s3cret-42"))
+        .header("authorization", "Bearer s3cret-partner-token")
+        .header("x-region", "eu")
+        .body(empty())
+        .expect("request");
+    let (parts, body) = send(&h1_client(), req).await;
+    assert_eq!(
+        (parts.status, &body[..]),
+        (StatusCode::OK, &b"partners"[..])
+    );
+}
