@@ -1,8 +1,9 @@
 //! Properties of the router and the path normaliser over generated inputs.
 //!
 //! The route generator draws from a deliberately small alphabet (literals `a`, `b`, `c`,
-//! `{p}`, `{*t}`, three host forms, GET/POST, one header with two values) so that routes
-//! overlap often and the priority rules, ties and conflicts are exercised, not just misses.
+//! `{p}`, `{*t}`, three host forms, GET/POST, one header and one query parameter, each matched
+//! exactly, by a regex, as present or as absent) so that routes overlap often and the priority
+//! rules, ties and conflicts are exercised, not just misses.
 
 use banyan_model::{Config, ListenerConfig, MatchConfig, RouteConfig, ServiceConfig, ValueMatch};
 use banyan_router::table::check;
@@ -18,7 +19,40 @@ struct Spec {
     path: String,
     host: Option<&'static str>,
     methods: Option<Vec<&'static str>>,
-    header: Option<&'static str>,
+    /// A matcher on the header `x-h`.
+    header: Option<Matcher>,
+    /// A matcher on the query parameter `q`.
+    query: Option<Matcher>,
+}
+
+/// The kinds of value matcher, over values `1`, `2` and `3`.
+#[derive(Clone, Debug)]
+enum Matcher {
+    Exact(&'static str),
+    Regex(&'static str),
+    Present(bool),
+}
+
+fn matcher() -> impl Strategy<Value = Option<Matcher>> {
+    prop_oneof![
+        4 => Just(None),
+        2 => select(vec!["1", "2"]).prop_map(|v| Some(Matcher::Exact(v))),
+        1 => select(vec!["[12]", "2|3", "1"]).prop_map(|r| Some(Matcher::Regex(r))),
+        1 => any::<bool>().prop_map(|p| Some(Matcher::Present(p))),
+    ]
+}
+
+fn value_match(name: &str, m: &Matcher) -> ValueMatch {
+    let mut v = ValueMatch {
+        name: name.into(),
+        ..Default::default()
+    };
+    match m {
+        Matcher::Exact(e) => v.exact = Some(e.to_string()),
+        Matcher::Regex(r) => v.regex = Some(r.to_string()),
+        Matcher::Present(p) => v.present = Some(*p),
+    }
+    v
 }
 
 fn path_pattern() -> impl Strategy<Value = String> {
@@ -56,13 +90,15 @@ fn spec(path: impl Strategy<Value = String>) -> impl Strategy<Value = Spec> {
             Some(vec!["POST"]),
             Some(vec!["GET", "POST"]),
         ]),
-        select(vec![None, Some("1"), Some("2")]),
+        matcher(),
+        matcher(),
     )
-        .prop_map(|(path, host, methods, header)| Spec {
+        .prop_map(|(path, host, methods, header, query)| Spec {
             path,
             host,
             methods,
             header,
+            query,
         })
 }
 
@@ -76,16 +112,8 @@ fn route_config(i: usize, s: &Spec) -> RouteConfig {
                 .as_ref()
                 .map(|ms| ms.iter().map(|m| m.to_string()).collect()),
             path: s.path.clone(),
-            headers: s
-                .header
-                .map(|v| ValueMatch {
-                    name: "x-h".into(),
-                    exact: Some(v.into()),
-                    ..Default::default()
-                })
-                .into_iter()
-                .collect(),
-            query: Vec::new(),
+            headers: s.header.iter().map(|m| value_match("x-h", m)).collect(),
+            query: s.query.iter().map(|m| value_match("q", m)).collect(),
         },
         service: Some("s".into()),
         respond: None,
@@ -138,6 +166,7 @@ struct Req {
     method: Method,
     host: &'static str,
     path: String,
+    query: Option<&'static str>,
     headers: HeaderMap,
 }
 
@@ -147,7 +176,7 @@ impl Req {
             method: &self.method,
             host: self.host,
             path: &self.path,
-            query: None,
+            query: self.query,
             headers: &self.headers,
         }
     }
@@ -213,9 +242,15 @@ fn request(patterns: Vec<String>) -> impl Strategy<Value = Req> {
             2 => Just(Some("1")),
             2 => Just(Some("2")),
             1 => Just(Some("3")),
+            1 => Just(Some("")),
+        ],
+        prop_oneof![
+            2 => Just(None),
+            2 => select(vec![Some("q=1"), Some("q=2"), Some("q=3")]),
+            1 => select(vec![Some("q="), Some("q"), Some("other=1"), Some("q=2&q=1")]),
         ],
     )
-        .prop_map(|(method, host, path, header)| {
+        .prop_map(|(method, host, path, header, query)| {
             let mut headers = HeaderMap::new();
             if let Some(v) = header {
                 headers.insert("x-h", HeaderValue::from_static(v));
@@ -224,6 +259,7 @@ fn request(patterns: Vec<String>) -> impl Strategy<Value = Req> {
                 method,
                 host,
                 path,
+                query,
                 headers,
             }
         })
