@@ -26,11 +26,11 @@ const WAIT: Duration = Duration::from_secs(10);
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-type Slot = Arc<std::sync::Mutex<Option<DigestSlot>>>;
+pub(crate) type Slot = Arc<std::sync::Mutex<Option<DigestSlot>>>;
 
 /// `POST` answers the length and digest of what arrived; `GET /N` sends N pattern bytes and
 /// leaves their digest in the slot.
-async fn bulk_backend(slot: Slot) -> Backend {
+pub(crate) async fn bulk_backend(slot: Slot) -> Backend {
     Backend::start(move |req| {
         let slot = slot.clone();
         async move {

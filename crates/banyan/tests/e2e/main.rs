@@ -23,4 +23,5 @@ mod streaming;
 mod upstream_errors;
 mod upstream_h1;
 mod upstream_http2;
+mod upstream_http2_bodies;
 mod upstream_pool;

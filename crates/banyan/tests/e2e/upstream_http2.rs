@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 
 use crate::harness::*;
 
-fn h2_config(backend: std::net::SocketAddr) -> String {
+pub(crate) fn h2_config(backend: std::net::SocketAddr) -> String {
     proxy_config(&[backend], "")
         .replace("    endpoints: [", "    protocol: http2\n    endpoints: [")
 }
