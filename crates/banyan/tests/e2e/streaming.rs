@@ -109,7 +109,7 @@ async fn gibibyte_each_way(client: Client<HttpConnector, Body>) {
 }
 
 /// A backend whose response sends `first`, then waits for the test's signal before the rest.
-async fn trickling_backend(
+pub(crate) async fn trickling_backend(
     release: Arc<Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 ) -> Backend {
     Backend::start(move |_req| {

@@ -1,7 +1,7 @@
 //! Bodies through a service spoken to over HTTP/2 (`protocol: http2`) arrive intact or visibly
 //! broken, as they do through HTTP/1.1 upstreams: large bodies are byte-identical both ways,
-//! trailers pass in both directions, and a body the upstream cuts short reaches the client as
-//! an error (never as a shorter complete response).
+//! trailers pass in both directions, a body the upstream cuts short reaches the client as an
+//! error (never as a shorter complete response), and a slow body streams.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use crate::harness::*;
 use crate::integrity::{Slot, bulk_backend};
+use crate::streaming::trickling_backend;
 use crate::upstream_http2::h2_config;
 use crate::wire::*;
 
@@ -472,5 +473,49 @@ async fn a_body_an_http2_upstream_cuts_short_reaches_the_client_as_an_error() {
         raw_h1_sees_a_truncated_message(&gw, &go, &case).await;
         h2_sees_a_stream_reset(&gw, &go, &case).await;
         task.abort();
+    }
+}
+
+/// The first bytes of a slow response from an HTTP/2 service reach the client before the
+/// response ends, over either client protocol: a server-sent event stream is not held back
+/// until it is over.
+#[tokio::test]
+async fn the_first_bytes_of_a_slow_response_from_an_http2_upstream_arrive_before_it_ends() {
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let (release, released) = tokio::sync::oneshot::channel();
+        let backend = trickling_backend(Arc::new(Mutex::new(Some(released)))).await;
+        let gw = TestGateway::start(&h2_config(backend.addr)).await;
+        let client = if version == Version::HTTP_2 {
+            h2_client()
+        } else {
+            h1_client()
+        };
+        let req = Request::get(gw.url("/stream"))
+            .body(empty())
+            .expect("request");
+        // A gateway that buffered the body would wait here or below: the backend only
+        // finishes once the test has seen the first chunk.
+        let resp = tokio::time::timeout(WAIT, client.request(req))
+            .await
+            .unwrap_or_else(|_| panic!("{version:?}: the response head was held back"))
+            .expect("response head");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.into_body();
+        let first = tokio::time::timeout(WAIT, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("{version:?}: the first chunk was held back"))
+            .expect("a frame")
+            .expect("frame ok")
+            .into_data()
+            .expect("data");
+        assert_eq!(&first[..], b"first", "{version:?}");
+        release.send(()).expect("backend waiting");
+        let rest = tokio::time::timeout(WAIT, body.collect())
+            .await
+            .expect("the rest arrives")
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&rest[..], b" and the rest", "{version:?}");
+        assert_all_http2(&backend);
     }
 }
