@@ -6,6 +6,7 @@ mod wire;
 
 mod admin_api;
 mod cli;
+mod endpoint_base_path;
 mod examples_validate;
 mod h1_smuggling;
 mod h2_abuse;
