@@ -26,3 +26,4 @@ mod upstream_h1;
 mod upstream_http2;
 mod upstream_http2_bodies;
 mod upstream_pool;
+mod upstream_statuses;
