@@ -516,11 +516,23 @@ impl BinaryGateway {
         ready_addr: SocketAddr,
         args: &[&str],
     ) -> BinaryGateway {
+        BinaryGateway::start_at_with_env(config_path, ready_addr, args, &[]).await
+    }
+
+    /// As [`BinaryGateway::start_at`], with more variables in the process's environment (e.g.
+    /// `BANYAN_WORKERS`).
+    pub async fn start_at_with_env(
+        config_path: PathBuf,
+        ready_addr: SocketAddr,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> BinaryGateway {
         let child = Command::new(env!("CARGO_BIN_EXE_banyan"))
             .args(["run", "-c"])
             .arg(&config_path)
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

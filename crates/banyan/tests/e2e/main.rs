@@ -27,3 +27,4 @@ mod upstream_http2;
 mod upstream_http2_bodies;
 mod upstream_pool;
 mod upstream_statuses;
+mod workers;
