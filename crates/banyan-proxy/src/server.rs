@@ -264,8 +264,8 @@ impl ConnWatch {
 /// Runs a connection in a task of its own, and ends it when it breaks a timeout: a request
 /// head not complete within `header_read_timeout` of the wait for it starting, or nothing read
 /// or written for `idle_timeout` while no request waits for an upstream (on HTTP/2: no stream
-/// opened, ended or carried a byte for that long). It wakes at most once
-/// per `header_read_timeout` or at a deadline, never per request. When the server drains, a
+/// opened, ended or carried a byte for that long). It wakes at most once per
+/// `header_read_timeout` or at a deadline, never per request. When the server drains, a
 /// connection waiting for a request is closed at once (one that is busy closes after its
 /// response, by itself).
 async fn watch_connection(
