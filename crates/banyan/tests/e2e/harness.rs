@@ -137,6 +137,40 @@ pub fn proxy_config(endpoints: &[SocketAddr], extra_route: &str) -> String {
     )
 }
 
+/// The protocol the gateway speaks to a test's backend, for the tests that hold for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    Http1,
+    Http2,
+}
+
+impl Upstream {
+    /// [`proxy_config`] for one backend, reached in this protocol (`protocol: http2`).
+    pub fn config(self, backend: SocketAddr) -> String {
+        let c = proxy_config(&[backend], "");
+        match self {
+            Upstream::Http1 => c,
+            Upstream::Http2 => {
+                c.replace("    endpoints: [", "    protocol: http2\n    endpoints: [")
+            }
+        }
+    }
+
+    /// Checks that the backend saw requests, all in this protocol: a test of the HTTP/2 hop
+    /// proves nothing if the gateway spoke HTTP/1.1 to it.
+    pub fn assert_spoken_to(self, backend: &Backend) {
+        let want = match self {
+            Upstream::Http1 => http::Version::HTTP_11,
+            Upstream::Http2 => http::Version::HTTP_2,
+        };
+        let seen = backend.seen.lock().expect("lock").clone();
+        assert!(!seen.is_empty(), "the backend saw no request");
+        for s in &seen {
+            assert_eq!(s.version, want, "not spoken to in {self:?}: {s:?}");
+        }
+    }
+}
+
 /// What a backend saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {

@@ -15,7 +15,6 @@ use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -26,11 +25,11 @@ const WAIT: Duration = Duration::from_secs(10);
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-pub(crate) type Slot = Arc<std::sync::Mutex<Option<DigestSlot>>>;
+type Slot = Arc<std::sync::Mutex<Option<DigestSlot>>>;
 
 /// `POST` answers the length and digest of what arrived; `GET /N` sends N pattern bytes and
 /// leaves their digest in the slot.
-pub(crate) async fn bulk_backend(slot: Slot) -> Backend {
+async fn bulk_backend(slot: Slot) -> Backend {
     Backend::start(move |req| {
         let slot = slot.clone();
         async move {
@@ -56,59 +55,62 @@ pub(crate) async fn bulk_backend(slot: Slot) -> Backend {
     .await
 }
 
-async fn big_bodies_arrive_byte_identical(
-    client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        Body,
-    >,
+/// A 64 MiB upload and a 64 MiB download through the gateway arrive byte for byte: nothing is
+/// lost, repeated or reordered, whatever flow control each hop has.
+pub(crate) async fn big_bodies_arrive_byte_identical(
+    client: Client<HttpConnector, Body>,
+    upstream: Upstream,
 ) {
     let slot: Slot = Arc::default();
     let backend = bulk_backend(slot.clone()).await;
-    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    let gw = TestGateway::start(&upstream.config(backend.addr)).await;
     let len = 64 * MIB;
+    let bound = Duration::from_secs(120);
 
     let (body, sent) = Generated::new(len);
     let req = Request::post(gw.url("/up"))
         .body(body.boxed())
         .expect("request");
-    let (parts, answer) = send(&client, req).await;
-    assert_eq!(parts.status, StatusCode::OK);
+    let (parts, answer) = tokio::time::timeout(bound, send(&client, req))
+        .await
+        .expect("the upload finished in time");
+    assert_eq!(parts.status, StatusCode::OK, "{answer:?}");
     let sent = sent.lock().expect("lock").clone().expect("upload digest");
     assert_eq!(
         String::from_utf8_lossy(&answer),
         format!("{len} {sent}"),
-        "the upload changed on its way"
+        "the upload changed on its way ({upstream:?} upstream)"
     );
 
     let req = Request::get(gw.url(&format!("/down/{len}")))
         .body(empty())
         .expect("request");
-    let resp = client.request(req).await.expect("response");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let got = digest_of(resp.into_body()).await.expect("whole download");
+    let got = tokio::time::timeout(bound, async {
+        let resp = client.request(req).await.expect("response");
+        assert_eq!(resp.status(), StatusCode::OK);
+        digest_of(resp.into_body()).await
+    })
+    .await
+    .expect("the download finished in time")
+    .expect("whole download");
     let made = slot.lock().expect("lock").clone().expect("download made");
     let made = made.lock().expect("lock").clone().expect("download digest");
-    assert_eq!(got, (len, made), "the download changed on its way");
-}
-
-/// A client as real ones are set up: `TCP_NODELAY` on, so that the last small segment of an
-/// HTTP/2 flow-control window is not held back for a delayed ACK.
-fn client(http2: bool) -> Client<HttpConnector, Body> {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .http2_only(http2)
-        .build(conn)
+    assert_eq!(
+        got,
+        (len, made),
+        "the download changed on its way ({upstream:?} upstream)"
+    );
+    upstream.assert_spoken_to(&backend);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mebibytes_each_way_arrive_byte_identical_over_http1() {
-    big_bodies_arrive_byte_identical(client(false)).await;
+    big_bodies_arrive_byte_identical(h1_client(), Upstream::Http1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mebibytes_each_way_arrive_byte_identical_over_http2() {
-    big_bodies_arrive_byte_identical(client(true)).await;
+    big_bodies_arrive_byte_identical(h2_client(), Upstream::Http1).await;
 }
 
 /// An upstream that reads a request head, then answers with `head` and `body` and closes.
@@ -192,30 +194,42 @@ async fn a_chunked_body_cut_before_its_last_chunk_reaches_the_client_as_an_error
     .await;
 }
 
-/// A backend whose responses carry `x-checksum` and `x-count` as trailers, and `keep-alive`,
-/// a hop-by-hop field that must not pass (HTTP/2 refuses it anywhere).
-async fn trailer_backend() -> Backend {
-    Backend::start(|_req| async move {
+/// A backend whose responses carry `x-checksum` and `x-count` as trailers, and a hop-by-hop
+/// field that must not pass: `keep-alive` from an HTTP/1.1 backend; `proxy-authenticate` from an
+/// HTTP/2 one, which may not send connection fields at all, so that only the gateway can keep
+/// the field from the client.
+async fn trailer_backend(upstream: Upstream) -> (Backend, &'static str) {
+    let (hop, value) = match upstream {
+        Upstream::Http1 => ("keep-alive", "timeout=5"),
+        Upstream::Http2 => ("proxy-authenticate", "Basic"),
+    };
+    let backend = Backend::start(move |_req| async move {
         let mut trailers = HeaderMap::new();
         trailers.insert("x-checksum", "abc123".parse().expect("value"));
         trailers.insert("x-count", "3".parse().expect("value"));
-        trailers.insert("keep-alive", "timeout=5".parse().expect("value"));
+        trailers.insert(hop, value.parse().expect("value"));
         let body = WithTrailers {
             data: Some(Bytes::from_static(b"one two three")),
             trailers: Some(trailers),
         };
-        Response::builder()
-            .header("trailer", "x-checksum, x-count, keep-alive")
-            .body(body.boxed())
-            .expect("response")
+        let mut resp = Response::new(body.boxed());
+        if upstream == Upstream::Http1 {
+            // Announced, as HTTP/1.1 senders should; the HTTP/2 one shows it is not needed.
+            let announced = format!("x-checksum, x-count, {hop}");
+            resp.headers_mut()
+                .insert("trailer", announced.parse().expect("value"));
+        }
+        resp
     })
-    .await
+    .await;
+    (backend, hop)
 }
 
-#[tokio::test]
-async fn upstream_trailers_reach_an_http2_client() {
-    let backend = trailer_backend().await;
-    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+/// A gRPC-style response (its status in trailers) reaches an HTTP/2 client with its trailers,
+/// less the hop-by-hop ones; the client's `TE: trailers` is passed on.
+pub(crate) async fn trailers_reach_an_http2_client(upstream: Upstream) {
+    let (backend, hop) = trailer_backend(upstream).await;
+    let gw = TestGateway::start(&upstream.config(backend.addr)).await;
     let tcp = TcpStream::connect(gw.addr()).await.expect("connect");
     let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
     let conn = tokio::spawn(conn);
@@ -230,21 +244,27 @@ async fn upstream_trailers_reach_an_http2_client() {
         .expect("response");
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.expect("data");
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
+    let (data, trailers) = tokio::time::timeout(WAIT, async {
+        let mut data = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.expect("data");
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        (data, body.trailers().await)
+    })
+    .await
+    .expect("the body ends in time");
     assert_eq!(data, b"one two three");
-    let trailers = body
-        .trailers()
-        .await
+    let trailers = trailers
         .expect("trailers")
-        .expect("trailers were sent");
-    assert_eq!(trailers["x-checksum"], "abc123");
-    assert_eq!(trailers["x-count"], "3");
-    assert!(!trailers.contains_key("keep-alive"), "{trailers:?}");
+        .expect("the upstream's trailers were passed on");
+    assert_eq!(trailers["x-checksum"], "abc123", "{trailers:?}");
+    assert_eq!(trailers["x-count"], "3", "{trailers:?}");
+    assert!(
+        !trailers.contains_key(hop),
+        "a hop-by-hop trailer was passed on: {trailers:?}"
+    );
     assert_eq!(
         backend
             .last()
@@ -255,13 +275,15 @@ async fn upstream_trailers_reach_an_http2_client() {
         Some(&b"trailers"[..]),
         "the client's wish for trailers is passed on"
     );
+    upstream.assert_spoken_to(&backend);
     conn.abort();
 }
 
-#[tokio::test]
-async fn upstream_trailers_reach_an_http1_client_that_asks_for_them() {
-    let backend = trailer_backend().await;
-    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+/// An HTTP/1.1 client that asks for trailers gets them after the last chunk, less the
+/// hop-by-hop ones.
+pub(crate) async fn trailers_reach_an_http1_client_that_asks(upstream: Upstream) {
+    let (backend, hop) = trailer_backend(upstream).await;
+    let gw = TestGateway::start(&upstream.config(backend.addr)).await;
     let text = raw(
         gw.addr(),
         b"GET /t HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: close\r\n\r\n",
@@ -271,7 +293,7 @@ async fn upstream_trailers_reach_an_http1_client_that_asks_for_them() {
     let r = responses(text.as_bytes());
     assert_eq!(r.len(), 1, "{text}");
     assert!(r[0].complete, "{text}");
-    assert_eq!(r[0].body, b"one two three");
+    assert_eq!(r[0].body, b"one two three", "{text}");
     let lower = text.to_ascii_lowercase();
     let tail = lower
         .rsplit_once("\r\n0\r\n")
@@ -281,7 +303,21 @@ async fn upstream_trailers_reach_an_http1_client_that_asks_for_them() {
         tail.contains("x-checksum: abc123\r\n") && tail.contains("x-count: 3\r\n"),
         "no trailers after the last chunk: {text:?}"
     );
-    assert!(!tail.contains("keep-alive"), "{text:?}");
+    assert!(
+        !tail.contains(hop),
+        "a hop-by-hop trailer was passed on: {text:?}"
+    );
+    upstream.assert_spoken_to(&backend);
+}
+
+#[tokio::test]
+async fn upstream_trailers_reach_an_http2_client() {
+    trailers_reach_an_http2_client(Upstream::Http1).await;
+}
+
+#[tokio::test]
+async fn upstream_trailers_reach_an_http1_client_that_asks_for_them() {
+    trailers_reach_an_http1_client_that_asks(Upstream::Http1).await;
 }
 
 /// A backend that streams up to 1 GiB to each request and notes how much it made and when

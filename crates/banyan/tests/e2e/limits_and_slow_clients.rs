@@ -565,25 +565,12 @@ async fn the_head_clock_runs_again_after_a_slow_request() {
     );
 }
 
-/// One listener, the server's default head limit (32 KiB), and a backend behind two routes:
-/// `/tight/...` lowered to 1 KiB, `/api/...` on the server's limit.
-fn route_head_limit_config(backend: std::net::SocketAddr, tight: &str) -> String {
+/// [`config`] with one more route, `/tight/...`, whose head limit is lowered to `tight`; the
+/// others keep the server's (by default 32 KiB). The new route is `routes[3]`.
+fn route_head_limit_config(backend: std::net::SocketAddr, server: &str, tight: &str) -> String {
     format!(
-        r#"listeners:
-  - {{ name: public, address: "127.0.0.1:0" }}
-admin: {{ enabled: false }}
-services:
-  - name: backend
-    endpoints: [{{ url: "http://{backend}" }}]
-routes:
-  - name: api
-    match: {{ path: "/api/{{*rest}}" }}
-    service: backend
-  - name: tight
-    match: {{ path: "/tight/{{*rest}}" }}
-    service: backend
-    max_header_bytes: {tight}
-"#
+        "{}  - name: tight\n    match: {{ path: \"/tight/{{*rest}}\" }}\n    service: backend\n    max_header_bytes: {tight}\n",
+        config(backend, server)
     )
 }
 
@@ -606,7 +593,7 @@ fn head_of_size(path: &str, size: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_route_can_lower_the_head_limit_for_itself_alone() {
     let rec = Recorder::start().await;
-    let gw = TestGateway::start(&route_head_limit_config(rec.addr(), "1KiB")).await;
+    let gw = TestGateway::start(&route_head_limit_config(rec.addr(), "", "1KiB")).await;
 
     let p = expect_problem(&gw, head_of_size("/tight/x", 2000), 431).await;
     assert_eq!(p["type"], "urn:banyan:problem:headers-too-large", "{p}");
@@ -656,20 +643,18 @@ async fn a_route_can_lower_the_head_limit_for_itself_alone() {
 #[tokio::test]
 async fn a_route_head_limit_above_the_servers_is_refused() {
     let rec = Recorder::start().await;
-    let good = route_head_limit_config(rec.addr(), "1KiB");
+    let good = route_head_limit_config(rec.addr(), "", "1KiB");
     let gw = TestGateway::start(&good).await;
 
-    let raised = format!(
-        "server: {{ max_header_bytes: 8KiB }}\n{}",
-        route_head_limit_config(rec.addr(), "16KiB")
-    );
+    let raised =
+        route_head_limit_config(rec.addr(), "server: { max_header_bytes: 8KiB }\n", "16KiB");
     let errors = gw
         .reload(&raised)
         .await
         .expect_err("a raised head limit is refused");
     assert_eq!(errors.len(), 1, "exactly one error:\n{errors}");
     let e = &errors.0[0];
-    assert_eq!(e.position.path, "routes[1].max_header_bytes", "{errors}");
+    assert_eq!(e.position.path, "routes[3].max_header_bytes", "{errors}");
     assert!(e.position.line > 0, "the error is located: {errors}");
     assert!(
         e.message.contains("server.max_header_bytes"),
@@ -689,7 +674,7 @@ async fn a_route_head_limit_above_the_servers_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("error: routes[1].max_header_bytes (line "),
+        stderr.contains("error: routes[3].max_header_bytes (line "),
         "{stderr}"
     );
 }

@@ -454,20 +454,7 @@ async fn get_on_h2(client: &mut h2::client::SendRequest<Bytes>, path: &str) -> (
     let req = Request::get(format!("http://t{path}"))
         .body(())
         .expect("request");
-    let (resp, _) = client.send_request(req, true).expect("send request");
-    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
-        .await
-        .expect("an answer in time")
-        .expect("response");
-    let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    let mut out = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.expect("body");
-        let _ = body.flow_control().release_capacity(chunk.len());
-        out.extend_from_slice(&chunk);
-    }
-    (status, out.into())
+    crate::wire::h2_send(client, req, None).await
 }
 
 /// A client's keep-alive connection outlives a reload: its next request, on the same socket,

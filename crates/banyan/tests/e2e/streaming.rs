@@ -109,7 +109,7 @@ async fn gibibyte_each_way(client: Client<HttpConnector, Body>) {
 }
 
 /// A backend whose response sends `first`, then waits for the test's signal before the rest.
-pub(crate) async fn trickling_backend(
+async fn trickling_backend(
     release: Arc<Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 ) -> Backend {
     Backend::start(move |_req| {
@@ -129,12 +129,13 @@ pub(crate) async fn trickling_backend(
     .await
 }
 
-#[tokio::test]
-async fn the_first_bytes_of_a_slow_response_arrive_before_it_ends() {
+/// The first bytes of a slow response reach the client before the response ends, over either
+/// client protocol: a server-sent event stream is not held back until it is over.
+pub(crate) async fn first_bytes_of_a_slow_response_arrive_before_it_ends(upstream: Upstream) {
     for version in [Version::HTTP_11, Version::HTTP_2] {
         let (release, released) = tokio::sync::oneshot::channel();
         let backend = trickling_backend(Arc::new(Mutex::new(Some(released)))).await;
-        let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+        let gw = TestGateway::start(&upstream.config(backend.addr)).await;
         let client = if version == Version::HTTP_2 {
             h2_client()
         } else {
@@ -143,11 +144,14 @@ async fn the_first_bytes_of_a_slow_response_arrive_before_it_ends() {
         let req = Request::get(gw.url("/stream"))
             .body(empty())
             .expect("request");
-        let resp = client.request(req).await.expect("response head");
+        // A gateway that buffered the body would wait here or below: the backend only
+        // finishes once the test has seen the first chunk.
+        let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+            .await
+            .unwrap_or_else(|_| panic!("{version:?}: the response head was held back"))
+            .expect("response head");
         assert_eq!(resp.status(), StatusCode::OK);
         let mut body = resp.into_body();
-        // A gateway that buffered the body would wait here forever: the backend only finishes
-        // once the test has seen the first chunk.
         let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
             .await
             .unwrap_or_else(|_| panic!("{version:?}: the first chunk was held back"))
@@ -163,7 +167,13 @@ async fn the_first_bytes_of_a_slow_response_arrive_before_it_ends() {
             .expect("body")
             .to_bytes();
         assert_eq!(&rest[..], b" and the rest", "{version:?}");
+        upstream.assert_spoken_to(&backend);
     }
+}
+
+#[tokio::test]
+async fn the_first_bytes_of_a_slow_response_arrive_before_it_ends() {
+    first_bytes_of_a_slow_response_arrive_before_it_ends(Upstream::Http1).await;
 }
 
 #[tokio::test]

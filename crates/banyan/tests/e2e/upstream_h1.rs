@@ -217,29 +217,33 @@ async fn a_full_duplex_upstream_echoes_while_the_upload_goes_on() {
     }
 }
 
-#[tokio::test]
-async fn request_trailers_pass_the_header_policy_like_headers() {
+/// A client's request trailers (a checksum after an upload, say) reach the upstream, from an
+/// HTTP/1.1 chunked body and from an HTTP/2 client, through the header policy: what a header
+/// could not carry (identity, forwarding claims, the request id), a trailer cannot either.
+pub(crate) async fn request_trailers_pass_the_header_policy(upstream: Upstream) {
     let seen = Arc::new(std::sync::Mutex::new(None));
     let slot = seen.clone();
     let backend = Backend::start(move |req: Request<Incoming>| {
         let slot = slot.clone();
         async move {
             let collected = req.into_body().collect().await.expect("body");
-            *slot.lock().expect("lock") = collected.trailers().cloned();
+            *slot.lock().expect("lock") = Some(collected.trailers().cloned());
             Response::new(full("ok"))
         }
     })
     .await;
-    let gw = TestGateway::start(&proxy_config(&[backend.addr], "")).await;
+    let gw = TestGateway::start(&upstream.config(backend.addr)).await;
     let check = |client: &str| {
         let got = seen
             .lock()
             .expect("lock")
             .take()
+            .unwrap_or_else(|| panic!("{client}: the upstream read no body"))
             .unwrap_or_else(|| panic!("{client}: the upstream got no trailers"));
         assert_eq!(
             got.get("x-checksum").map(|v| v.as_bytes()),
-            Some(&b"abc"[..])
+            Some(&b"abc"[..]),
+            "{client}: {got:?}"
         );
         for forged in ["x-banyan-consumer", "x-forwarded-for", "x-request-id"] {
             assert!(
@@ -271,9 +275,17 @@ async fn request_trailers_pass_the_header_policy_like_headers() {
     }
     .boxed();
     let req = Request::post(gw.url("/t")).body(body).expect("request");
-    let (parts, _) = send(&h2_client(), req).await;
+    let (parts, _) = tokio::time::timeout(WAIT, send(&h2_client(), req))
+        .await
+        .expect("answered in time");
     assert_eq!(parts.status, StatusCode::OK);
     check("HTTP/2");
+    upstream.assert_spoken_to(&backend);
+}
+
+#[tokio::test]
+async fn request_trailers_pass_the_header_policy_like_headers() {
+    request_trailers_pass_the_header_policy(Upstream::Http1).await;
 }
 
 #[tokio::test]

@@ -7,8 +7,7 @@ use http_body_util::BodyExt;
 use crate::harness::*;
 
 pub(crate) fn h2_config(backend: std::net::SocketAddr) -> String {
-    proxy_config(&[backend], "")
-        .replace("    endpoints: [", "    protocol: http2\n    endpoints: [")
+    Upstream::Http2.config(backend)
 }
 
 #[tokio::test]

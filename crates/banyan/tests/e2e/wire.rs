@@ -164,6 +164,17 @@ pub async fn h2_request(
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let (mut client, conn) = h2::client::handshake(tcp).await.expect("handshake");
     let conn = tokio::spawn(conn);
+    let answer = h2_send(&mut client, req, body).await;
+    conn.abort();
+    answer
+}
+
+/// Sends one request as a new stream of an open `h2` client connection: status and body.
+pub async fn h2_send(
+    client: &mut h2::client::SendRequest<Bytes>,
+    req: Request<()>,
+    body: Option<Bytes>,
+) -> (u16, Bytes) {
     let (resp, mut send) = client
         .send_request(req, body.is_none())
         .expect("send request");
@@ -182,7 +193,6 @@ pub async fn h2_request(
         let _ = body.flow_control().release_capacity(chunk.len());
         out.extend_from_slice(&chunk);
     }
-    conn.abort();
     (status, out.into())
 }
 
